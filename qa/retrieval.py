@@ -1,0 +1,207 @@
+"""Hybrid retrieval: BM25 over jieba words fused with dense FAISS search, then the answer."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from embeddings import Encoder, VectorIndex
+from qa.answer import Answer, Passage, choose_sentence, coverage
+from qa.config import MAX_K, MAX_QUESTION_CHARS, RetrievalConfig
+from qa.corpus import Sentence, Unit
+from qa.lexical import LexicalIndex, tokenize
+from qa.normalize import cjk_ratio, normalize_query
+
+STAGES = ("normalise", "encode", "lexical", "dense", "fusion", "answer")
+
+
+def check_question(question: object) -> str:
+    """Validate a question; return it stripped.
+
+    Raises:
+        ValueError: not a string, empty, or longer than the limit.
+    """
+    if not isinstance(question, str):
+        raise ValueError(f"question must be a string, got {type(question).__name__}")
+    stripped = question.strip()
+    if not stripped:
+        raise ValueError("question is empty")
+    if len(stripped) > MAX_QUESTION_CHARS:
+        raise ValueError(f"question is too long: {len(stripped)} characters, the limit is {MAX_QUESTION_CHARS}")
+    return stripped
+
+
+def check_k(k: object) -> int:
+    """Validate the number of passages to return.
+
+    Raises:
+        ValueError: not an integer, or outside 1..MAX_K.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise ValueError(f"k must be an integer, got {type(k).__name__}")
+    if not 1 <= int(k) <= MAX_K:
+        raise ValueError(f"k must be between 1 and {MAX_K}, got {k}")
+    return int(k)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Ranked passages plus what the answer step and the benchmark need."""
+
+    query: str
+    terms: list[str]
+    passages: list[Passage]
+    indices: list[int]  # positions of `passages` in the document's unit list
+    fused: np.ndarray  # fused scores of `passages`, 0..1
+    sentence_sims: dict[int, np.ndarray]  # unit index -> cosine of each of its sentences
+    evidence: float  # raw strength of the best match, for the not-found decision
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Retriever:
+    """Scores passages for a question and picks the answer sentence."""
+
+    def __init__(
+        self,
+        *,
+        units: Sequence[Unit],
+        sentences: Sequence[Sequence[Sentence]],
+        sentence_offsets: np.ndarray,
+        encoder: Encoder,
+        dense: VectorIndex,
+        sentence_vectors: np.ndarray,
+        lexical: LexicalIndex,
+    ) -> None:
+        self.units = units
+        self.sentences = sentences
+        self.offsets = sentence_offsets
+        self.encoder = encoder
+        self.dense = dense
+        self.sentence_vectors = sentence_vectors
+        self.lexical = lexical
+
+    def search(self, question: str, k: int, config: RetrievalConfig) -> SearchResult:
+        question = check_question(question)
+        k = check_k(k)
+        timings: dict[str, float] = {}
+        t = time.perf_counter()
+        query = normalize_query(question)
+        terms = tokenize(query)
+        timings["normalise"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        qvec = self.encoder.encode_queries([query])[0]
+        timings["encode"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        n = len(self.units)
+        lex = self.lexical.scores(terms) if terms else np.zeros(n, dtype=np.float32)
+        timings["lexical"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        n_cand = min(n, max(config.candidates, k))
+        hits = self.dense.search(qvec, n_cand)
+        timings["dense"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        cand = list(dict.fromkeys([int(i) for i in hits.ids] + [int(i) for i in np.argsort(-lex)[:n_cand] if lex[i] > 0]))
+        dense_p = dict(zip((int(i) for i in hits.ids), (float(s) for s in hits.scores)))
+        missing = [i for i in cand if i not in dense_p]
+        if missing:  # keyword-only candidates still need their dense score
+            vecs = self.dense.reconstruct_all()[missing] if len(self.units) <= 200_000 else None
+            if vecs is not None:
+                for i, s in zip(missing, vecs @ qvec):
+                    dense_p[i] = float(s)
+        sims: dict[int, np.ndarray] = {}
+        for i in cand:
+            lo, hi = int(self.offsets[i]), int(self.offsets[i + 1])
+            sims[i] = self.sentence_vectors[lo:hi] @ qvec if hi > lo else np.zeros(0, dtype=np.float32)
+        dp = np.array([dense_p.get(i, 0.0) for i in cand], dtype=np.float32)
+        ds = np.array([float(sims[i].max()) if len(sims[i]) else dp[j] for j, i in enumerate(cand)], dtype=np.float32)
+        dense_c = (dp + config.sentence_weight * ds) / (1.0 + config.sentence_weight)
+        lx = np.array([lex[i] for i in cand], dtype=np.float32)
+        lang = cjk_ratio(query)
+        fused = _fuse(dense_c, lx, lang, config)
+        order = np.argsort(-fused, kind="stable")[:k]
+        top = [cand[j] for j in order]
+        passages = [
+            Passage(
+                id=self.units[i].id,
+                text=self.units[i].text,
+                score=float(fused[j]),
+                section=self.units[i].section,
+                kind=self.units[i].kind,
+                dense=float(dp[j]),
+                lexical=float(lx[j]),
+            )
+            for i, j in zip(top, order)
+        ]
+        best = int(order[0]) if len(order) else 0
+        cov = coverage(terms, _norm_text(self.units[top[0]].text)) if top else 0.0
+        evidence = float(max(dp[best], ds[best])) + 0.05 * cov * lang if top else 0.0
+        timings["fusion"] = time.perf_counter() - t
+        return SearchResult(query, terms, passages, top, fused[order], sims, evidence, timings)
+
+    def ask(self, question: str, k: int, config: RetrievalConfig) -> Answer:
+        result = self.search(question, k, config)
+        t = time.perf_counter()
+        confidence = 1.0 / (1.0 + math.exp(-(result.evidence - config.not_found_threshold) / 0.015))
+        found = confidence >= 0.5 and bool(result.passages)
+        top = result.fused[0] if len(result.fused) else 1.0
+        cands = []
+        for j, i in enumerate(result.indices[: config.answer_passages]):
+            pscore = float(result.fused[j] / top) if top > 0 else 0.0
+            cands.append((j, pscore, self.sentences[i], result.sentence_sims.get(i, np.zeros(0)), self.units[i].text))
+        choice = choose_sentence(cands, result.terms)
+        text, pid, start, end, matched = "", None, -1, -1, []
+        if choice is not None:
+            passage = result.passages[choice.passage_index]
+            pid, start, end = passage.id, choice.sentence.start, choice.end
+            text = passage.text[start:end]
+            low = _norm_text(text)
+            matched = [t for t in result.terms if t in low]
+        result.timings["answer"] = time.perf_counter() - t
+        return Answer(
+            question=question.strip(),
+            found=found,
+            text=text if found else "",
+            passages=result.passages,
+            confidence=float(confidence),
+            passage_id=pid if found else None,
+            start=start if found else -1,
+            end=end if found else -1,
+            matched_terms=matched,
+            timings=dict(result.timings),
+        )
+
+
+def _norm_text(text: str) -> str:
+    return normalize_query(text).lower()
+
+
+def _fuse(dense: np.ndarray, lexical: np.ndarray, lang: float, config: RetrievalConfig) -> np.ndarray:
+    """Combine dense and keyword scores of the same candidates into one 0..1 score.
+
+    The keyword side counts in proportion to how Chinese the question is: a
+    question in another script can only match by accident (digits, names in
+    Latin letters), and must not drown the multilingual dense side.
+    """
+    if len(dense) == 0:
+        return dense
+    wl = config.lexical_weight * lang
+    if config.fusion == "rrf":
+        rd = np.empty(len(dense)); rd[np.argsort(-dense, kind="stable")] = np.arange(1, len(dense) + 1)
+        rl = np.empty(len(lexical)); rl[np.argsort(-lexical, kind="stable")] = np.arange(1, len(lexical) + 1)
+        lex_term = np.where(lexical > 0, 1.0 / (config.rrf_k + rl), 0.0)
+        score = config.dense_weight / (config.rrf_k + rd) + wl * lex_term
+        return (score / score.max()).astype(np.float32) if score.max() > 0 else score.astype(np.float32)
+    lo, hi = float(dense.min()), float(dense.max())
+    dn = (dense - lo) / (hi - lo) if hi > lo else np.ones_like(dense)
+    mx = float(lexical.max())
+    ln = lexical / mx if mx > 0 else np.zeros_like(lexical)
+    score = (config.dense_weight * dn + wl * ln) / (config.dense_weight + wl)
+    return score.astype(np.float32)

@@ -1,0 +1,1 @@
+"""The chat web UI (Gradio), a thin adapter over the public `qa` API."""
