@@ -41,6 +41,7 @@ class Answer:
     start: int = -1  # where `text` starts inside that passage's text
     end: int = -1
     matched_terms: list[str] = field(default_factory=list)
+    evidence: float = 0.0  # the raw match strength the not-found decision thresholds
     timings: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
 
     @property

@@ -25,6 +25,7 @@ def default_home() -> Path:
 class RetrievalConfig:
     """How questions are scored. Defaults were tuned on the dev split (see README)."""
 
+    mode: str = "hybrid"  # "hybrid" | "dense" | "bm25" (the latter two for comparison)
     fusion: str = "linear"  # "linear" | "rrf"
     dense_weight: float = 1.0
     lexical_weight: float = 0.35

@@ -109,6 +109,8 @@ class Retriever:
 
         t = time.perf_counter()
         cand = list(dict.fromkeys([int(i) for i in hits.ids] + [int(i) for i in np.argsort(-lex)[:n_cand] if lex[i] > 0]))
+        if config.mode == "bm25":
+            cand.sort()  # ties among keyword scores fall back to reading order, not to the dense side
         dense_p = dict(zip((int(i) for i in hits.ids), (float(s) for s in hits.scores)))
         missing = [i for i in cand if i not in dense_p]
         if missing:  # keyword-only candidates still need their dense score
@@ -175,6 +177,7 @@ class Retriever:
             start=start if found else -1,
             end=end if found else -1,
             matched_terms=matched,
+            evidence=result.evidence,
             timings=dict(result.timings),
         )
 
@@ -192,6 +195,11 @@ def _fuse(dense: np.ndarray, lexical: np.ndarray, lang: float, config: Retrieval
     """
     if len(dense) == 0:
         return dense
+    if config.mode == "dense":
+        return dense.astype(np.float32)
+    if config.mode == "bm25":
+        mx = float(lexical.max())
+        return (lexical / mx if mx > 0 else np.zeros_like(lexical)).astype(np.float32)
     wl = config.lexical_weight * lang
     if config.fusion == "rrf":
         rd = np.empty(len(dense)); rd[np.argsort(-dense, kind="stable")] = np.arange(1, len(dense) + 1)

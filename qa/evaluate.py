@@ -1,0 +1,313 @@
+"""Evaluation: a question set run through one or more retrievers, with metrics and a report folder."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from qa.config import RetrievalConfig
+from qa.index import DocumentIndex
+
+log = logging.getLogger(__name__)
+
+RETRIEVERS = ("bm25", "dense", "hybrid")
+UNANSWERABLE = "unanswerable"
+_PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
+
+
+class QuestionFileError(ValueError):
+    """The question file is malformed; the message names the line and the problem."""
+
+
+@dataclass(frozen=True)
+class Question:
+    """One evaluation question. An empty `answers` (and no `gold_ids`) means unanswerable."""
+
+    id: str
+    question: str
+    answers: tuple[str, ...] = ()
+    gold_ids: tuple[int, ...] = ()
+    type: str = ""
+    split: str = ""
+    tags: tuple[str, ...] = ()
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.answers or self.gold_ids)
+
+
+def load_questions(source: str | Path | Iterable[dict], *, split: str | None = None) -> list[Question]:
+    """Read questions from a JSON-lines file (or dicts), optionally keeping one split.
+
+    Each line: ``{"id", "question", "answers": [...], "gold_ids": [...], "type", "split", "tags"}``;
+    only ``question`` is required.
+
+    Raises:
+        QuestionFileError: a line is not JSON or lacks a usable question.
+        FileNotFoundError: the file does not exist.
+    """
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        rows = []
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append((n, json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise QuestionFileError(f"{path.name} line {n}: not valid JSON ({exc.msg})") from None
+    else:
+        rows = list(enumerate(source, start=1))
+    out = []
+    for n, row in rows:
+        if not isinstance(row, dict) or not isinstance(row.get("question"), str) or not row["question"].strip():
+            raise QuestionFileError(f"line {n}: needs a non-empty 'question' string")
+        answers = row.get("answers") or []
+        if not isinstance(answers, list) or not all(isinstance(a, str) and a for a in answers):
+            raise QuestionFileError(f"line {n}: 'answers' must be a list of non-empty strings")
+        q = Question(
+            id=str(row.get("id", f"q{n}")),
+            question=row["question"],
+            answers=tuple(answers),
+            gold_ids=tuple(int(i) for i in row.get("gold_ids") or []),
+            type=str(row.get("type") or ("answerable" if answers else UNANSWERABLE)),
+            split=str(row.get("split") or ""),
+            tags=tuple(row.get("tags") or []),
+        )
+        if split in (None, "", "all") or q.split == split:
+            out.append(q)
+    return out
+
+
+# -- metrics -------------------------------------------------------------------
+
+
+def _strip(text: str) -> str:
+    return _PUNCT.sub("", text.lower())
+
+
+def char_f1(prediction: str, gold: str) -> float:
+    """CMRC-2018 F1: longest common substring over characters, punctuation removed."""
+    p, g = _strip(prediction), _strip(gold)
+    if not p or not g:
+        return 0.0
+    # Longest common substring by dynamic programming (short strings: answers are sentences).
+    best = 0
+    prev = [0] * (len(g) + 1)
+    for i in range(1, len(p) + 1):
+        cur = [0] * (len(g) + 1)
+        pc = p[i - 1]
+        for j in range(1, len(g) + 1):
+            if pc == g[j - 1]:
+                cur[j] = prev[j - 1] + 1
+                if cur[j] > best:
+                    best = cur[j]
+        prev = cur
+    if best == 0:
+        return 0.0
+    precision, recall = best / len(p), best / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+def ranking_metrics(ranked_ids: Sequence[int], gold: set[int]) -> dict[str, float]:
+    """hit@1/3/5, MRR@10 and nDCG@10 (binary relevance) of one ranked list."""
+    rel = [1.0 if i in gold else 0.0 for i in ranked_ids[:10]]
+    first = next((r for r, v in enumerate(rel, start=1) if v), None)
+    dcg = sum(v / math.log2(r + 1) for r, v in enumerate(rel, start=1))
+    ideal = sum(1.0 / math.log2(r + 1) for r in range(1, min(len(gold), 10) + 1))
+    return {
+        "hit@1": float(first is not None and first <= 1),
+        "hit@3": float(first is not None and first <= 3),
+        "hit@5": float(first is not None and first <= 5),
+        "mrr@10": 1.0 / first if first else 0.0,
+        "ndcg@10": dcg / ideal if ideal else 0.0,
+    }
+
+
+def gold_passages(question: Question, index: DocumentIndex) -> set[int]:
+    """Ids of passages that hold one of the question's answers (or its listed gold ids)."""
+    gold = set(question.gold_ids)
+    for u in index.units:
+        if any(a in u.text for a in question.answers):
+            gold.add(u.id)
+    return gold
+
+
+# -- running -------------------------------------------------------------------
+
+
+@dataclass
+class Record:
+    """What one retriever did with one question."""
+
+    id: str
+    question: str
+    type: str
+    answerable: bool
+    gold: list[int]
+    answers: list[str]
+    ranked: list[int]
+    found: bool
+    text: str
+    confidence: float
+    evidence: float
+    seconds: float
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class EvalReport:
+    """Metrics per retriever (overall and per question type), the misses and the raw records."""
+
+    document: str
+    questions: int
+    split: str
+    retrievers: list[str]
+    summary: dict[str, dict[str, float]]
+    by_type: dict[str, dict[str, dict[str, float]]]
+    records: dict[str, list[Record]]
+    threshold_curve: dict[str, list[dict[str, float]]]
+
+    def to_dict(self) -> dict:
+        return {
+            "document": self.document,
+            "questions": self.questions,
+            "split": self.split,
+            "retrievers": self.retrievers,
+            "summary": self.summary,
+            "by_type": self.by_type,
+            "threshold_curve": self.threshold_curve,
+            "records": {r: [asdict(x) for x in recs] for r, recs in self.records.items()},
+        }
+
+    def misses(self, retriever: str) -> list[Record]:
+        """Answerable questions whose top passage or answer sentence was wrong, and wrong not-found calls."""
+        out = []
+        for r in self.records[retriever]:
+            if r.answerable and (not r.metrics.get("hit@1") or not r.metrics.get("answer_acc")):
+                out.append(r)
+            elif not r.answerable and r.found:
+                out.append(r)
+        return out
+
+
+def _evaluate_one(index: DocumentIndex, q: Question, config: RetrievalConfig, k: int) -> Record:
+    gold = sorted(gold_passages(q, index))
+    t = time.perf_counter()
+    answer = index.ask(q.question, k, config=config)
+    seconds = time.perf_counter() - t
+    ranked = [p.id for p in answer.passages]
+    rec = Record(
+        id=q.id, question=q.question, type=q.type, answerable=q.answerable, gold=gold,
+        answers=list(q.answers), ranked=ranked, found=answer.found, text=answer.text,
+        confidence=answer.confidence, evidence=answer.evidence, seconds=seconds,
+    )
+    if q.answerable:
+        rec.metrics = ranking_metrics(ranked, set(gold))
+        rec.metrics["answer_acc"] = float(answer.found and any(a in answer.text for a in q.answers))
+        best_text = answer.text if answer.found else ""
+        rec.metrics["f1"] = max((char_f1(best_text, a) for a in q.answers), default=0.0) if q.answers else 0.0
+    return rec
+
+
+def _summarise(records: list[Record]) -> dict[str, float]:
+    ans = [r for r in records if r.answerable]
+    una = [r for r in records if not r.answerable]
+    out: dict[str, float] = {"n": len(records), "answerable": len(ans), "unanswerable": len(una)}
+    for key in ("hit@1", "hit@3", "hit@5", "mrr@10", "ndcg@10", "answer_acc", "f1"):
+        out[key] = float(np.mean([r.metrics[key] for r in ans])) if ans else float("nan")
+    rejected = [r for r in records if not r.found]
+    out["notfound_precision"] = (
+        sum(1 for r in rejected if not r.answerable) / len(rejected) if rejected else float("nan")
+    )
+    out["notfound_recall"] = sum(1 for r in una if not r.found) / len(una) if una else float("nan")
+    out["wrongly_rejected"] = sum(1 for r in ans if not r.found) / len(ans) if ans else float("nan")
+    secs = [r.seconds * 1000 for r in records]
+    out["p50_ms"] = float(np.percentile(secs, 50)) if secs else float("nan")
+    out["p95_ms"] = float(np.percentile(secs, 95)) if secs else float("nan")
+    return out
+
+
+def _threshold_curve(records: list[Record]) -> list[dict[str, float]]:
+    """Not-found precision/recall if the evidence threshold were each observed value."""
+    una = [r for r in records if not r.answerable]
+    ans = [r for r in records if r.answerable]
+    points = []
+    for t in sorted({round(r.evidence, 4) for r in records}):
+        rejected = [r for r in records if r.evidence < t]
+        tp = sum(1 for r in rejected if not r.answerable)
+        points.append(
+            {
+                "threshold": t,
+                "precision": tp / len(rejected) if rejected else 1.0,
+                "recall": tp / len(una) if una else 0.0,
+                "wrongly_rejected": sum(1 for r in rejected if r.answerable) / len(ans) if ans else 0.0,
+            }
+        )
+    return points
+
+
+def evaluate(
+    questions: str | Path | Sequence[Question] | Iterable[dict],
+    *,
+    index: DocumentIndex | None = None,
+    retrievers: Sequence[str] = RETRIEVERS,
+    split: str | None = None,
+    config: RetrievalConfig | None = None,
+    k: int = 10,
+) -> EvalReport:
+    """Run a question set through each retriever and measure it.
+
+    Args:
+        questions: a JSON-lines file, or `Question`s / dicts.
+        index: the document index (the bundled document when omitted).
+        retrievers: any of ``"bm25"``, ``"dense"``, ``"hybrid"``.
+        split: keep only this split (``"dev"``, ``"test"``); all when omitted.
+        config: retrieval settings (the index's when omitted); `retrievers` override its mode.
+        k: passages retrieved per question (metrics look at the top 10).
+
+    Returns:
+        An `EvalReport`.
+
+    Raises:
+        ValueError: an unknown retriever, or no questions.
+    """
+    for r in retrievers:
+        if r not in RETRIEVERS:
+            raise ValueError(f"retriever must be one of {', '.join(RETRIEVERS)}, got {r!r}")
+    if isinstance(questions, (str, Path)):
+        qs = load_questions(questions, split=split)
+    else:
+        items = list(questions)
+        qs = items if items and isinstance(items[0], Question) else load_questions(items, split=split)
+        if split not in (None, "", "all"):
+            qs = [q for q in qs if q.split == split]
+    if not qs:
+        raise ValueError("questions: none to evaluate (check the file and --split)")
+    if index is None:
+        from qa.api import load_index
+
+        index = load_index()
+    base = config or index.settings.retrieval
+    records: dict[str, list[Record]] = {}
+    summary, by_type, curves = {}, {}, {}
+    for name in retrievers:
+        cfg = replace(base, mode=name)
+        recs = [_evaluate_one(index, q, cfg, k) for q in qs]
+        records[name] = recs
+        summary[name] = _summarise(recs)
+        types = sorted({r.type for r in recs})
+        by_type[name] = {t: _summarise([r for r in recs if r.type == t]) for t in types}
+        curves[name] = _threshold_curve(recs)
+    return EvalReport(
+        document=index.document.path, questions=len(qs), split=split or "all", retrievers=list(retrievers),
+        summary=summary, by_type=by_type, records=records, threshold_curve=curves,
+    )
