@@ -14,6 +14,7 @@ _CLOSERS = "”’」』）)】》\"'"
 # Punctuation that shows a line is running prose, not a title or a byline.
 _PROSE_PUNCT = re.compile(r"[，。；！？、,;!?]|[.:](\s|$)")
 _CAPTION = re.compile(r"^\s*(▲|△|►|图\s*\d+[:：.\s]|Figure\s+\d+[:.]|Fig\.\s*\d+)")
+_PAGE_NUMBER = re.compile(r"^[\s\-–—·.]*\d{1,4}[\s\-–—·.]*$")
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
 _SENTENCE_END = re.compile(r"([。！？!?；;…]+[" + re.escape(_CLOSERS) + r"]*|\.[" + re.escape(_CLOSERS) + r"]*(?=\s|$))")
 
@@ -187,11 +188,16 @@ def parse_text(text: str, *, path: str = "<text>", max_chars: int = MAX_PASSAGE_
         nonlocal open_para
         open_para = None
 
-    for lineno, line in enumerate(text.split("\n"), start=1):
+    lines = text.split("\n")
+    for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             blank_since_last = True
             continue
+        if open_para is not None and _PAGE_NUMBER.match(line):
+            continue  # a page number printed inside an unfinished paragraph
         kind = _classify(line)
+        if kind in ("heading", "line") and not _MD_HEADING.match(line) and _wraps_into_next(lines, lineno):
+            kind = "prose"  # the first line of a hard-wrapped paragraph, not a title
         stripped = line.strip()
         if kind == "caption":
             raw.append(("caption", stripped, section, lineno, False))
@@ -204,13 +210,13 @@ def parse_text(text: str, *, path: str = "<text>", max_chars: int = MAX_PASSAGE_
             m = _MD_HEADING.match(line)
             head = (m.group(1) if m else stripped).strip()
             close()
-            if last_was_heading and headings:
+            if last_was_heading and headings and not m:  # a title and its subtitle line
                 headings[-1] = headings[-1] + head if head.startswith(("—", "-")) else headings[-1] + " " + head
             else:
                 headings.append(head)
             section = headings[-1]
             repairs.append(Repair("heading", lineno, head[:40]))
-            last_was_heading = True
+            last_was_heading = not m
             blank_since_last = False
             continue
         last_was_heading = False
@@ -230,7 +236,7 @@ def parse_text(text: str, *, path: str = "<text>", max_chars: int = MAX_PASSAGE_
         else:
             raw.append(("paragraph", stripped, section, lineno, False))
             open_para = [None, None, None, None, None, len(raw) - 1]
-        if _ends_sentence(stripped) and not _continues_without_blank(text, lineno):
+        if _ends_sentence(stripped) and not _continues_without_blank(lines, lineno):
             close()
         blank_since_last = False
 
@@ -246,13 +252,20 @@ def parse_text(text: str, *, path: str = "<text>", max_chars: int = MAX_PASSAGE_
     return Document(path=path, title=title, sha256=sha, units=units, repairs=repairs)
 
 
-def _continues_without_blank(text: str, lineno: int) -> bool:
+def _wraps_into_next(lines: list[str], lineno: int) -> bool:
+    """A line that runs on, with no blank line, into a prose line starting in lower case."""
+    if lineno >= len(lines):
+        return False
+    nxt = lines[lineno].strip()
+    return bool(nxt) and nxt[0].islower() and nxt[0].isascii() and _classify(nxt) == "prose"
+
+
+def _continues_without_blank(lines: list[str], lineno: int) -> bool:
     """Hard-wrapped prose: the next line follows with no blank line and is not CJK.
 
     Chinese plain text usually puts one paragraph on one line, so a CJK line that
     ends a sentence ends its paragraph; wrapped Western text keeps going.
     """
-    lines = text.split("\n")
     if lineno >= len(lines):
         return False
     here, nxt = lines[lineno - 1].strip(), lines[lineno].strip()
@@ -302,5 +315,9 @@ def decode_bytes(data: bytes, *, name: str) -> str:
 
     best = from_bytes(data).best()
     if best is None or best.encoding is None:
+        # UTF-8 with a few damaged bytes (a file cut mid-character) is still UTF-8.
+        text = data.decode("utf-8-sig", errors="replace")
+        if text.count("\ufffd") <= max(1, len(text) // 1000):
+            return text
         raise ValueError(f"document is not text in an encoding docqa can detect: {name}")
     return str(best)
