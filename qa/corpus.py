@@ -210,8 +210,8 @@ def parse_text(text: str, *, path: str = "<text>", max_chars: int = MAX_PASSAGE_
             m = _MD_HEADING.match(line)
             head = (m.group(1) if m else stripped).strip()
             close()
-            if last_was_heading and headings and not m:  # a title and its subtitle line
-                headings[-1] = headings[-1] + head if head.startswith(("—", "-")) else headings[-1] + " " + head
+            if last_was_heading and headings and not m and head.startswith(("—", "-")):
+                headings[-1] = headings[-1] + head  # a title and its "——subtitle" line
             else:
                 headings.append(head)
             section = headings[-1]

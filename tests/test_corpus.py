@@ -218,3 +218,9 @@ def test_missing_file_and_directory(tmp_path):
 def test_decode_bytes_names_the_file():
     with pytest.raises(ValueError, match="my.txt"):
         decode_bytes(b"", name="my.txt")
+
+
+def test_document_title_line_is_not_glued_to_the_first_section():
+    doc = parse_text("年度报告\n\n疫情防控\n\n共核查人员100人。\n\n交通安全\n\n整治路段10处。\n")
+    assert doc.title == "年度报告"
+    assert [u.section for u in doc.units] == ["疫情防控", "交通安全"]
