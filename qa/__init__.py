@@ -1,24 +1,38 @@
 """Grounded question answering over a document: every answer is a quote."""
 
-from qa.answer import Answer, Passage
-from qa.api import ask, load_index
-from qa.config import BUNDLED_DOCUMENT, RetrievalConfig, Settings
-from qa.corpus import Document, Unit, parse_text, read_document
-from qa.index import BuildReport, DocumentIndex, open_index
+# Names are re-exported lazily (PEP 562): `docqa --help` imports `qa.cli`, which imports
+# this package first, and must not pay for numpy, FAISS and the models.
+from __future__ import annotations
 
-__all__ = [
-    "Answer",
-    "BUNDLED_DOCUMENT",
-    "BuildReport",
-    "Document",
-    "DocumentIndex",
-    "Passage",
-    "RetrievalConfig",
-    "Settings",
-    "Unit",
-    "ask",
-    "load_index",
-    "open_index",
-    "parse_text",
-    "read_document",
-]
+import importlib
+
+_EXPORTS = {
+    "Answer": "qa.answer",
+    "Passage": "qa.answer",
+    "ask": "qa.api",
+    "load_index": "qa.api",
+    "BUNDLED_DOCUMENT": "qa.config",
+    "RetrievalConfig": "qa.config",
+    "Settings": "qa.config",
+    "Document": "qa.corpus",
+    "Unit": "qa.corpus",
+    "parse_text": "qa.corpus",
+    "read_document": "qa.corpus",
+    "BuildReport": "qa.index",
+    "DocumentIndex": "qa.index",
+    "open_index": "qa.index",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'qa' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -51,7 +51,9 @@ def _settings(args):
 
 def cmd_ask(args) -> int:
     from qa.api import load_index
+    from qa.retrieval import check_question
 
+    check_question(args.question)  # before loading a model, so a typo costs nothing
     index = load_index(args.doc, settings=_settings(args), progress=None if args.json else _progress_bar())
     answer = index.ask(args.question, args.k)
     if args.json:
@@ -122,6 +124,21 @@ def cmd_index(args) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args) -> int:
+    """Start the chat UI; gradio is imported here only, so `qa` never needs it."""
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"docqa: warning: serving on {args.host}: anyone who can reach port {args.port} "
+            "can use this chat and read the document",
+            file=sys.stderr,
+        )
+    print("docqa: loading the index (the first start builds it; later starts use the cache)", file=sys.stderr)
+    from ui.app import serve
+
+    serve(args.doc, host=args.host, port=args.port, progress=_progress_bar())
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="docqa", description="Ask a document; every answer is a quote with its paragraph and section."
@@ -143,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", action="store_true", help="show the repairs and the passages")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("serve", help="start the chat UI in the browser")
+    p.add_argument("--doc", default=None, help="document path (default: the bundled document)")
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 
