@@ -1,0 +1,173 @@
+"""The Gradio app: `build_app(index)` returns the Blocks; `serve()` builds the index and launches it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from ui.chat import respond
+from ui.render import esc, render_user
+
+log = logging.getLogger(__name__)
+
+EXAMPLES = [
+    "疫情期间共核查了多少人员？",
+    "全市现行刑事案件破案率提升至多少？",
+    "市监管中心投入多少建成的？",
+    "How many people were checked during the epidemic?",
+]
+
+# Chinese first; Noto Sans CJK is what Debian's fonts-noto-cjk installs.
+CSS = """
+.gradio-container { font-family: "Noto Sans CJK SC", "Noto Sans SC", "PingFang SC", "Microsoft YaHei", sans-serif; }
+#docqa-header h1 { margin: 0.2rem 0; font-size: 1.5rem; }
+#docqa-header p { margin: 0.2rem 0; color: var(--body-text-color-subdued); }
+.docqa-quote { margin: 0 0 0.4rem 0; padding: 0.4rem 0.8rem; border-left: 4px solid #2f7d4f;
+  background: rgba(47, 125, 79, 0.08); font-size: 1.05em; }
+.docqa-source { margin: 0.2rem 0 0.6rem 0; color: var(--body-text-color-subdued); font-size: 0.92em; }
+.docqa-paragraph { padding: 0.5rem 0.7rem; border: 1px solid var(--border-color-primary);
+  border-radius: 6px; font-size: 0.92em; line-height: 1.7; margin-bottom: 0.5rem; }
+.docqa-caption { font-weight: 600; margin-bottom: 0.2rem; font-size: 0.9em; }
+mark.answer { background: #fff1a8; color: inherit; padding: 0 1px; }
+mark.term { background: #ffd36b; color: inherit; padding: 0 1px; border-radius: 2px; }
+.docqa-notfound { color: #9a3412; }
+.docqa-context, .docqa-note { color: var(--body-text-color-subdued); font-size: 0.9em; margin: 0.2rem 0; }
+.docqa-notice { margin: 0; }
+details summary { cursor: pointer; }
+details ul { margin: 0.3rem 0 0 1rem; padding: 0; font-size: 0.9em; }
+details li { margin-bottom: 0.4rem; }
+"""
+
+
+def _header(index) -> str:
+    doc = index.document
+    title = doc.title or Path(doc.path).name
+    return (
+        f"<h1>《{esc(title)}》问答</h1>"
+        f"<p>只从这份文档中摘录原文作答（{len(doc.units)} 段）：每个回答都注明出自第几段、哪一节，"
+        "以及有多大把握；文档里没有的，会直接说没有。</p>"
+    )
+
+
+def build_app(index=None) -> gr.Blocks:
+    """The chat app, not launched.
+
+    Args:
+        index: the `qa.DocumentIndex` to answer from; the bundled document's when omitted.
+
+    Returns:
+        A `gr.Blocks`. Its API endpoint ``/chat`` takes the message and returns the reply
+        (HTML); the conversation is kept per client session, so follow-ups work there too.
+    """
+    if index is None:
+        from qa import load_index
+
+        index = load_index()
+
+    def reply(message: str, history: list[dict[str, Any]]) -> str:
+        return respond(message, history, index=index)
+
+    def show_question(message: str, display: list):
+        # The user's words go into the window as escaped text: the Chatbot renders HTML.
+        return "", [*display, {"role": "user", "content": render_user(message or "")}], message
+
+    def answer_turn(message: str, history: list, display: list):
+        text = reply(message, history)
+        history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": text}]
+        return [*display, {"role": "assistant", "content": text}], history
+
+    def pick_example(evt: gr.SelectData):
+        value = evt.value
+        return value.get("text", "") if isinstance(value, dict) else str(value or "")
+
+    def api_chat(message: str, history: list):
+        text = reply(message, history)
+        return text, [*history, {"role": "user", "content": message}, {"role": "assistant", "content": text}]
+
+    def clear():
+        return [], [], ""
+
+    title = index.document.title or "docqa"
+    with gr.Blocks(title=f"{title} · docqa", analytics_enabled=False, fill_height=True) as demo:
+        gr.HTML(_header(index), elem_id="docqa-header")
+        chatbot = gr.Chatbot(
+            label="对话",
+            height=560,
+            # Replies are HTML built by ui.render with every text escaped; Markdown is off so
+            # that nothing from a question or the document is ever read as markup.
+            render_markdown=False,
+            sanitize_html=True,
+            allow_tags=False,
+            layout="bubble",
+            buttons=["copy", "copy_all"],
+            examples=[{"text": q} for q in EXAMPLES],
+            placeholder="用中文或英文提问，例如：疫情期间共核查了多少人员？",
+            elem_id="docqa-chat",
+        )
+        textbox = gr.Textbox(
+            show_label=False,
+            placeholder="输入问题，按回车发送",
+            submit_btn="提问",
+            autofocus=True,
+            elem_id="docqa-input",
+        )
+        history = gr.State([])  # the raw conversation, for follow-ups; the window holds escaped copies
+        pending = gr.State("")
+
+        ui_only = {"api_visibility": "private"}
+        textbox.submit(show_question, [textbox, chatbot], [textbox, chatbot, pending], queue=False, **ui_only).then(
+            answer_turn, [pending, history, chatbot], [chatbot, history], show_progress="minimal", **ui_only
+        )
+        chatbot.example_select(pick_example, None, [pending], queue=False, **ui_only).then(
+            lambda m, d: show_question(m, d)[1], [pending, chatbot], [chatbot], queue=False, **ui_only
+        ).then(answer_turn, [pending, history, chatbot], [chatbot, history], show_progress="minimal", **ui_only)
+        # The window's own trash button clears the display; forget the conversation with it.
+        chatbot.clear(clear, None, [chatbot, history, pending], queue=False, **ui_only)
+
+        # The public endpoint: gradio_client.Client(url).predict("问题", api_name="/chat").
+        api_in = gr.Textbox(label="message", visible=False)
+        api_out = gr.Textbox(label="reply", visible=False)
+        api_history = gr.State([])
+        api_btn = gr.Button(visible=False)
+        api_btn.click(
+            api_chat,
+            [api_in, api_history],
+            [api_out, api_history],
+            api_name="chat",
+            api_description="Ask the document; returns the reply (HTML, all text escaped). "
+            "Follow-ups are read in the context of the same client session.",
+        )
+
+    # The encoder is thread-safe (measured) and a question takes tens of milliseconds on
+    # 2 cores, so 4 concurrent answers keep short questions from queueing behind each other
+    # without oversubscribing the CPU; max_size bounds the memory a burst of users can take.
+    demo.queue(default_concurrency_limit=4, max_size=64)
+    return demo
+
+
+def serve(
+    doc: str | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    progress=None,
+) -> None:
+    """Load (on first start: build) the document's index, then serve the chat until stopped.
+
+    Args:
+        doc: document path; the bundled document when omitted.
+        host: interface to bind; loopback unless told otherwise.
+        port: TCP port.
+        progress: ``progress(stage, done, total)`` while the index is built.
+    """
+    from qa import load_index
+
+    index = load_index(doc, progress=progress)
+    report = getattr(index, "build_report", None)
+    state = "built" if report is not None and report.rebuilt else "loaded from the cache"
+    print(f"docqa: index {state}: 《{index.document.title}》, {len(index.document.units)} passages", flush=True)
+    demo = build_app(index)
+    demo.launch(server_name=host, server_port=port, show_error=False, css=CSS, footer_links=["api"])
