@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 run: setup
-	$(VENV)/bin/docqa ask "$(or $(Q),疫情期间共核查了多少人员？)"
+	$(VENV)/bin/docqa serve
 
 ask: setup
 	$(VENV)/bin/docqa ask "$(or $(Q),疫情期间共核查了多少人员？)"
