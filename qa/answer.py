@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -41,6 +42,7 @@ class Answer:
     start: int = -1  # where `text` starts inside that passage's text
     end: int = -1
     matched_terms: list[str] = field(default_factory=list)
+    signals: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
     evidence: float = 0.0  # the raw match strength the not-found decision thresholds
     timings: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
 
@@ -98,6 +100,61 @@ def coverage(terms: Sequence[str], text: str) -> float:
     return sum(len(t) for t in terms if t in low) / total
 
 
+# What kind of value a question asks for, read from its interrogative words, and what
+# an answer of that kind looks like. First match wins; None when the question asks for
+# no particular kind of value (who / what / why ...).
+_MEASURES = "个名人起次项条处位家所座辆台种届年倍天例件只"
+# A quantity: digits that are not part of a date, or a Chinese numeral with a measure word.
+_NUMERAL = (
+    r"((?<![\d.])(?!\d{4}\s*年)\d+(?:[.,]\d+)*(?!\s*[月日号\d.])"
+    r"|[一二两三四五六七八九十百千万亿几]+[" + _MEASURES + r"]|[十百千万亿]余)"
+)
+# "多少起" / "几名": the measure word the answer's number must carry (人 also as 名 / 人次).
+_ASKED_MEASURE = re.compile(r"(?:多少|(?<!哪)几)\s*([" + _MEASURES.replace("个", "") + r"])")
+_MEASURE_ALIASES = {"人": "人名", "名": "名人", "次": "次", "位": "位名人"}
+_EXPECTATIONS = [
+    (
+        "money",
+        r"多少钱|花了多少|花费|投资.{0,8}多少|投入.{0,8}多少|金额|资金|多少亿|多少万元|how much money|cost|spend|spent|invest|budget|worth",
+        r"\d[\d.,]*\s*(亿|万|千)?\s*(元|美元|块)|[亿万]元|\$\s*\d",
+    ),
+    ("percent", r"百分之|百分比|多少%|比例|率(是|为|达到?|有)?多少|\bpercent|percentage|\brate\b", r"\d[\d.]*\s*%|百分之"),
+    ("year", r"哪一?年|何年|什么年份|which year|what year", r"\d{4}\s*年|\b\d{4}\b|[〇零一二三四五六七八九]{4}年|庚子|[甲乙丙丁戊己庚辛壬癸][子丑寅卯辰巳午未申酉戌亥]"),
+    (
+        "date",
+        r"哪一?天|几月几[日号]|哪个月|什么时候|何时|什么时间|\bwhen\b|what date|which day",
+        r"\d{1,2}\s*月|\d{4}\s*年|年初|年底|年末|以来|\d{1,2}\s*日|\b(january|february|march|april|may|june|july|august|september|october|november|december)\b",
+    ),
+    ("count", r"多少|(?<!哪)几[个名人起次项条处位家所座辆台种届年倍天例件只万千百十]|how many|how much|number of", _NUMERAL),
+]
+_EXPECTATIONS = [(name, re.compile(q, re.I), re.compile(a, re.I)) for name, q, a in _EXPECTATIONS]
+
+
+@dataclass(frozen=True)
+class Expectation:
+    kind: str
+    pattern: re.Pattern
+
+    def satisfied_by(self, text: str) -> bool:
+        return bool(self.pattern.search(text))
+
+
+def expected_answer(question: str) -> Expectation | None:
+    """The kind of value `question` asks for (a number, money, a date, ...), if any."""
+    for name, asks, looks_like in _EXPECTATIONS:
+        if asks.search(question):
+            if name == "count":
+                m = _ASKED_MEASURE.search(question)
+                if m:
+                    units = _MEASURE_ALIASES.get(m.group(1), m.group(1))
+                    pattern = (
+                        r"(\d[\d.,]*|[一二两三四五六七八九十百千万亿]+)\s*(余|多)?\s*[" + units + "]"
+                    )
+                    return Expectation(f"count:{m.group(1)}", re.compile(pattern))
+            return Expectation(name, looks_like)
+    return None
+
+
 @dataclass(frozen=True)
 class SentenceChoice:
     passage_index: int  # index into the candidate list
@@ -105,6 +162,8 @@ class SentenceChoice:
     end: int
     score: float
     similarity: float
+    type_ok: bool = True  # the sentence holds the kind of value the question asks for
+    type_gap: float = 0.0  # how much less relevant the best sentence of the right kind is than the best one
 
 
 def choose_sentence(
@@ -113,6 +172,8 @@ def choose_sentence(
     *,
     passage_weight: float = 0.3,
     lexical_weight: float = 0.3,
+    expect: Expectation | None = None,
+    type_penalty: float = 0.3,
 ) -> SentenceChoice | None:
     """Pick the sentence that best answers, among the top passages.
 
@@ -120,20 +181,31 @@ def choose_sentence(
         candidates: per passage (index, fused passage score in 0..1, its sentences,
             the sentences' cosine similarities to the question, passage text).
         terms: the question's words.
+        expect: the kind of value asked for; sentences without one are penalised.
 
     Returns:
         The best sentence, extended by the next one when it is too short to stand
         alone, or None when there are no sentences.
     """
     best: SentenceChoice | None = None
+    best_any = best_typed = None
     for idx, pscore, sentences, sims, text in candidates:
         for j, s in enumerate(sentences):
             sim = float(sims[j]) if j < len(sims) else 0.0
             score = sim + lexical_weight * coverage(terms, s.text) + passage_weight * pscore
+            end = s.start + len(s.text)
+            if len(s.text) < 12 and j + 1 < len(sentences):  # too short to answer alone
+                nxt = sentences[j + 1]
+                end = nxt.start + len(nxt.text)
+            ok = expect is None or expect.satisfied_by(text[s.start : end])
+            best_any = score if best_any is None else max(best_any, score)
+            if ok:
+                best_typed = score if best_typed is None else max(best_typed, score)
+            if not ok:
+                score -= type_penalty
             if best is None or score > best.score:
-                end = s.start + len(s.text)
-                if len(s.text) < 12 and j + 1 < len(sentences):  # too short to answer alone
-                    nxt = sentences[j + 1]
-                    end = nxt.start + len(nxt.text)
-                best = SentenceChoice(idx, s, end, score, sim)
+                best = SentenceChoice(idx, s, end, score, sim, ok)
+    if best is not None and expect is not None:
+        gap = 0.5 if best_typed is None else min(0.5, max(0.0, best_any - best_typed))
+        best = SentenceChoice(best.passage_index, best.sentence, best.end, best.score, best.similarity, best.type_ok, gap)
     return best

@@ -12,6 +12,20 @@ BUNDLED_DOCUMENT = PROJECT_ROOT / "seeds" / "000_f68f8fec486f23e4.txt"
 MAX_QUESTION_CHARS = 2000
 MAX_K = 50
 
+# Fitted by `docqa eval --calibrate` on the dev split of seeds/questions.jsonl.
+NOT_FOUND_WEIGHTS = {
+    "missing": -3.94,
+    "dense_z": 0.662,
+    "lang": -0.372,
+    "coverage": -0.776,
+    "oov": -1.83,
+    "type_gap": -22.289,
+    "sent_sim_zh": 1.164,
+    "sent_sim_other": 0.584,
+    "sent_cov": 1.05,
+    "bias": -0.367,
+}
+
 
 def default_home() -> Path:
     """Where indexes are cached: ``$DOCQA_HOME``, else ``~/.cache/docqa``."""
@@ -29,11 +43,13 @@ class RetrievalConfig:
     fusion: str = "linear"  # "linear" | "rrf"
     dense_weight: float = 1.0
     lexical_weight: float = 0.35
-    sentence_weight: float = 0.5  # how much the best sentence's similarity lifts its passage
+    sentence_weight: float = 1.0  # how much the best sentence's similarity lifts its passage
     rrf_k: int = 60
     candidates: int = 50
     answer_passages: int = 3  # passages searched for the answer sentence
-    not_found_threshold: float = 0.80
+    # Logistic weights of the not-found decision over `Retriever._signals` (fitted on dev).
+    not_found_weights: dict = field(default_factory=lambda: dict(NOT_FOUND_WEIGHTS))
+    not_found_threshold: float = 0.0  # shift of the decision: > 0 rejects more
     section_context: bool = True  # embed and index "section + text", not the text alone
 
 

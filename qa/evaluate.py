@@ -160,6 +160,7 @@ class Record:
     confidence: float
     evidence: float
     seconds: float
+    signals: dict[str, float] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
 
 
@@ -209,6 +210,7 @@ def _evaluate_one(index: DocumentIndex, q: Question, config: RetrievalConfig, k:
         id=q.id, question=q.question, type=q.type, answerable=q.answerable, gold=gold,
         answers=list(q.answers), ranked=ranked, found=answer.found, text=answer.text,
         confidence=answer.confidence, evidence=answer.evidence, seconds=seconds,
+        signals=dict(answer.signals),
     )
     if q.answerable:
         rec.metrics = ranking_metrics(ranked, set(gold))
@@ -311,3 +313,50 @@ def evaluate(
         document=index.document.path, questions=len(qs), split=split or "all", retrievers=list(retrievers),
         summary=summary, by_type=by_type, records=records, threshold_curve=curves,
     )
+
+
+# -- calibration ---------------------------------------------------------------
+
+SIGNALS = ("missing", "dense_z", "lang", "coverage", "oov", "type_gap", "sent_sim_zh", "sent_sim_other", "sent_cov")
+
+
+def fit_not_found(
+    records: Sequence[Record], *, l2: float = 1.0, steps: int = 4000, max_wrongly_rejected: float = 0.03
+) -> dict[str, float]:
+    """Fit the not-found logistic model on evaluated records (use the dev split only).
+
+    Answerable questions whose top passage was right are the positives; unanswerable
+    questions the negatives (answerable misses are left out: they are retrieval errors,
+    not evidence about what an answer looks like). Classes are weighted equally. The
+    bias is then moved so that at most `max_wrongly_rejected` of the answerable
+    questions are rejected: a wrong "not in the document" costs a user more than a
+    weak answer shown with a low confidence label.
+
+    Returns:
+        Weights by signal name plus ``"bias"``, for `RetrievalConfig.not_found_weights`.
+    """
+    rows = [r for r in records if (r.answerable and r.metrics.get("hit@1")) or not r.answerable]
+    if not rows or all(r.answerable for r in rows) or not any(r.answerable for r in rows):
+        raise ValueError("records: need both answerable and unanswerable questions to calibrate")
+    x = np.array([[r.signals.get(s, 0.0) for s in SIGNALS] for r in rows], dtype=np.float64)
+    y = np.array([1.0 if r.answerable else 0.0 for r in rows])
+    mu, sd = x.mean(axis=0), x.std(axis=0)
+    sd[sd == 0] = 1.0
+    xs = (x - mu) / sd
+    sw = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
+    w, b = np.zeros(x.shape[1]), 0.0
+    for _ in range(steps):  # plain gradient descent: a handful of features, ~100 rows
+        p = 1.0 / (1.0 + np.exp(-(xs @ w + b)))
+        g = sw * (p - y)
+        w -= 0.1 * (xs.T @ g / len(y) + l2 * w / len(y))
+        b -= 0.1 * g.mean()
+    weights = {s: float(w[i] / sd[i]) for i, s in enumerate(SIGNALS)}
+    weights["bias"] = float(b - sum(w[i] * mu[i] / sd[i] for i in range(len(SIGNALS))))
+    answerable = [r for r in records if r.answerable]
+    z = np.array([weights["bias"] + sum(weights[s] * r.signals.get(s, 0.0) for s in SIGNALS) for r in answerable])
+    if len(z):
+        allowed = int(math.floor(max_wrongly_rejected * len(z)))
+        cut = np.sort(z)[allowed] if allowed < len(z) else z.max()
+        if cut < 0:  # the fitted bias rejects too many answerable questions: lower the bar
+            weights["bias"] -= float(cut) - 1e-6
+    return weights

@@ -47,6 +47,25 @@ def tokenize(text: str) -> list[str]:
     ]
 
 
+# Only place names: jieba's person and organisation tags fire on ordinary words too often.
+_NAME_TAGS = frozenset({"ns"})
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def specific_terms(text: str) -> list[str]:
+    """Place names and numbers in a question.
+
+    A question naming one of these that a document never mentions asks about
+    something else (another city, a year the document does not cover).
+    """
+    import jieba.posseg
+
+    _jieba()
+    text = unicodedata.normalize("NFKC", text)
+    names = [w for w, flag in jieba.posseg.cut(text) if flag in _NAME_TAGS and len(w) >= 2]
+    return names + _NUMBER.findall(text)
+
+
 class LexicalIndex:
     """BM25 over a list of texts; scores for every text at once."""
 
@@ -65,6 +84,10 @@ class LexicalIndex:
     @property
     def size(self) -> int:
         return int(self._bm25.scores["num_docs"])
+
+    def has(self, token: str) -> bool:
+        """Whether any indexed text contains this word."""
+        return token in self._bm25.vocab_dict
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         """BM25 score of every text (0 where no query word occurs)."""

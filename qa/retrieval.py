@@ -10,10 +10,10 @@ from typing import Sequence
 import numpy as np
 
 from embeddings import Encoder, VectorIndex
-from qa.answer import Answer, Passage, choose_sentence, coverage
+from qa.answer import Answer, Passage, choose_sentence, coverage, expected_answer
 from qa.config import MAX_K, MAX_QUESTION_CHARS, RetrievalConfig
 from qa.corpus import Sentence, Unit
-from qa.lexical import LexicalIndex, tokenize
+from qa.lexical import LexicalIndex, specific_terms, tokenize
 from qa.normalize import cjk_ratio, normalize_query
 
 STAGES = ("normalise", "encode", "lexical", "dense", "fusion", "answer")
@@ -58,7 +58,7 @@ class SearchResult:
     indices: list[int]  # positions of `passages` in the document's unit list
     fused: np.ndarray  # fused scores of `passages`, 0..1
     sentence_sims: dict[int, np.ndarray]  # unit index -> cosine of each of its sentences
-    evidence: float  # raw strength of the best match, for the not-found decision
+    signals: dict[str, float]  # features of the best match, for the not-found decision
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -83,6 +83,42 @@ class Retriever:
         self.dense = dense
         self.sentence_vectors = sentence_vectors
         self.lexical = lexical
+        self._vectors: np.ndarray | None = None
+        self._doc_text: str | None = None
+
+    def _passage_vectors(self) -> np.ndarray:
+        if self._vectors is None:
+            self._vectors = self.dense.reconstruct_all()
+        return self._vectors
+
+    def _document_text(self) -> str:
+        if self._doc_text is None:
+            self._doc_text = "\n".join(_norm_text(f"{u.section}\n{u.text}") for u in self.units)
+        return self._doc_text
+
+    def _signals(self, query, terms, top, order, dp, ds, dense_c, lang) -> dict[str, float]:
+        """Features of the best match that tell an answer from a near miss.
+
+        Similarities alone overlap for answerable and unanswerable questions about the
+        same topic, so the decision also looks at how many of the question's words the
+        document has at all, and at the best passage's share of them.
+        """
+        if not top:
+            return {"missing": 1.0, "dense": 0.0, "dense_z": 0.0, "coverage": 0.0, "oov": 1.0, "lang": lang}
+        best = int(order[0])
+        spread = float(dense_c.std()) or 1.0
+        total = sum(len(t) for t in terms) or 1
+        oov = sum(len(t) for t in terms if not self.lexical.has(t)) / total if terms else 1.0
+        doc = self._document_text()
+        missing = [t for t in specific_terms(query) if t.lower() not in doc]
+        return {
+            "missing": float(bool(missing)),
+            "dense": float(max(dp[best], ds[best])),
+            "dense_z": float((dense_c[best] - dense_c.mean()) / spread),
+            "coverage": coverage(terms, _norm_text(self.units[top[0]].text)) * lang,
+            "oov": oov * lang,
+            "lang": lang,
+        }
 
     def search(self, question: str, k: int, config: RetrievalConfig) -> SearchResult:
         question = check_question(question)
@@ -114,10 +150,8 @@ class Retriever:
         dense_p = dict(zip((int(i) for i in hits.ids), (float(s) for s in hits.scores)))
         missing = [i for i in cand if i not in dense_p]
         if missing:  # keyword-only candidates still need their dense score
-            vecs = self.dense.reconstruct_all()[missing] if len(self.units) <= 200_000 else None
-            if vecs is not None:
-                for i, s in zip(missing, vecs @ qvec):
-                    dense_p[i] = float(s)
+            for i, s in zip(missing, self._passage_vectors()[missing] @ qvec):
+                dense_p[i] = float(s)
         sims: dict[int, np.ndarray] = {}
         for i in cand:
             lo, hi = int(self.offsets[i]), int(self.offsets[i + 1])
@@ -142,30 +176,36 @@ class Retriever:
             )
             for i, j in zip(top, order)
         ]
-        best = int(order[0]) if len(order) else 0
-        cov = coverage(terms, _norm_text(self.units[top[0]].text)) if top else 0.0
-        evidence = float(max(dp[best], ds[best])) + 0.05 * cov * lang if top else 0.0
+        signals = self._signals(query, terms, top, order, dp, ds, dense_c, lang)
         timings["fusion"] = time.perf_counter() - t
-        return SearchResult(query, terms, passages, top, fused[order], sims, evidence, timings)
+        return SearchResult(query, terms, passages, top, fused[order], sims, signals, timings)
 
     def ask(self, question: str, k: int, config: RetrievalConfig) -> Answer:
         result = self.search(question, k, config)
         t = time.perf_counter()
-        confidence = 1.0 / (1.0 + math.exp(-(result.evidence - config.not_found_threshold) / 0.015))
-        found = confidence >= 0.5 and bool(result.passages)
+        expect = expected_answer(result.query)
         top = result.fused[0] if len(result.fused) else 1.0
         cands = []
         for j, i in enumerate(result.indices[: config.answer_passages]):
             pscore = float(result.fused[j] / top) if top > 0 else 0.0
             cands.append((j, pscore, self.sentences[i], result.sentence_sims.get(i, np.zeros(0)), self.units[i].text))
-        choice = choose_sentence(cands, result.terms)
+        choice = choose_sentence(cands, result.terms, expect=expect)
         text, pid, start, end, matched = "", None, -1, -1, []
+        signals = dict(result.signals, type_gap=0.5, sent_sim_zh=0.0, sent_sim_other=0.0, sent_cov=0.0)
         if choice is not None:
             passage = result.passages[choice.passage_index]
             pid, start, end = passage.id, choice.sentence.start, choice.end
             text = passage.text[start:end]
             low = _norm_text(text)
             matched = [t for t in result.terms if t in low]
+            lang = result.signals["lang"]
+            signals["type_gap"] = choice.type_gap
+            signals["sent_sim_zh"] = choice.similarity * lang
+            signals["sent_sim_other"] = choice.similarity * (1.0 - lang)
+            signals["sent_cov"] = coverage(result.terms, low) * lang
+        evidence = not_found_evidence(signals, config)
+        confidence = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, evidence))))
+        found = evidence >= 0.0 and choice is not None
         result.timings["answer"] = time.perf_counter() - t
         return Answer(
             question=question.strip(),
@@ -177,9 +217,21 @@ class Retriever:
             start=start if found else -1,
             end=end if found else -1,
             matched_terms=matched,
-            evidence=result.evidence,
+            evidence=evidence,
+            signals=signals,
             timings=dict(result.timings),
         )
+
+
+def not_found_evidence(signals: dict[str, float], config: RetrievalConfig) -> float:
+    """Log-odds that the best match answers the question; below 0 means "not in the document".
+
+    A logistic model over the match's signals, its weights fitted on the dev split
+    (`docqa eval --calibrate`), shifted by ``config.not_found_threshold``.
+    """
+    w = config.not_found_weights
+    z = w.get("bias", 0.0) + sum(w.get(name, 0.0) * value for name, value in signals.items())
+    return float(z - config.not_found_threshold)
 
 
 def _norm_text(text: str) -> str:
