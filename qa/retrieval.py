@@ -259,6 +259,13 @@ def _fuse(dense: np.ndarray, lexical: np.ndarray, lang: float, config: Retrieval
         lex_term = np.where(lexical > 0, 1.0 / (config.rrf_k + rl), 0.0)
         score = config.dense_weight / (config.rrf_k + rd) + wl * lex_term
         return (score / score.max()).astype(np.float32) if score.max() > 0 else score.astype(np.float32)
+    if config.fusion == "zscore":
+        # Standardised scores: a dense lead of a hair counts as a hair, not as the full range.
+        dz = (dense - dense.mean()) / (dense.std() or 1.0)
+        lz = (lexical - lexical.mean()) / (lexical.std() or 1.0) if lexical.max() > 0 else np.zeros_like(lexical)
+        score = config.dense_weight * dz + wl * lz
+        lo, hi = float(score.min()), float(score.max())
+        return ((score - lo) / (hi - lo) if hi > lo else np.ones_like(score)).astype(np.float32)
     lo, hi = float(dense.min()), float(dense.max())
     dn = (dense - lo) / (hi - lo) if hi > lo else np.ones_like(dense)
     mx = float(lexical.max())
