@@ -23,6 +23,7 @@ class Passage:
     dense: float = 0.0  # cosine similarity to the question
     lexical: float = 0.0  # BM25 score
     source: str = ""  # the file it comes from
+    page: int = 0  # its page in a paged format (PDF); 0 where pages do not apply
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class Answer:
                     "dense": round(p.dense, 4),
                     "lexical": round(p.lexical, 4),
                     "source": p.source,
+                    "page": p.page,
                     "text": p.text,
                 }
                 for p in self.passages

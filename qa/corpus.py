@@ -40,6 +40,8 @@ class Unit:
     kind: str = "paragraph"  # "paragraph" | "caption" | "line"
     line: int = 0  # first line of the source file it comes from (1-based)
     repaired: bool = False  # True when it was joined across a layout break
+    source: str = ""  # the file it comes from (set for collections of files)
+    page: int = 0  # its page in a paged format (PDF), 0 where pages do not apply
 
     @property
     def sha(self) -> str:

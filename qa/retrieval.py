@@ -173,6 +173,8 @@ class Retriever:
                 kind=self.units[i].kind,
                 dense=float(dp[j]),
                 lexical=float(lx[j]),
+                source=self.units[i].source,
+                page=self.units[i].page,
             )
             for i, j in zip(top, order)
         ]
