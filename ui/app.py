@@ -9,7 +9,8 @@ from typing import Any
 import gradio as gr
 
 from ui.chat import respond
-from ui.render import esc, render_user
+from ui.render import esc, render_documents, render_notice, render_user
+from ui.uploads import ALLOWED, MAX_UPLOAD_BYTES, UploadRejected, add_upload
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,13 @@ details li { margin-bottom: 0.4rem; }
 def _header(index) -> str:
     doc = index.document
     title = doc.title or Path(doc.path).name
+    documents = getattr(index, "documents", None)
+    if documents is not None:  # a collection of files
+        return (
+            f"<h1>《{esc(title)}》问答</h1>"
+            f"<p>只从这 {len(documents)} 份文档中摘录原文作答（共 {len(doc.units)} 段）：每个回答都注明出自哪个文件、"
+            "第几页（PDF）或第几段，以及有多大把握；文档里没有的，会直接说没有。</p>"
+        )
     return (
         f"<h1>《{esc(title)}》问答</h1>"
         f"<p>只从这份文档中摘录原文作答（{len(doc.units)} 段）：每个回答都注明出自第几段、哪一节，"
@@ -52,11 +60,14 @@ def _header(index) -> str:
     )
 
 
-def build_app(index=None) -> gr.Blocks:
+def build_app(index=None, *, uploads: Path | None = None) -> gr.Blocks:
     """The chat app, not launched.
 
     Args:
-        index: the `qa.DocumentIndex` to answer from; the bundled document's when omitted.
+        index: the `qa.DocumentIndex` or `qa.Collection` to answer from; the bundled
+            document's when omitted. A collection's documents are listed above the chat.
+        uploads: the folder uploaded documents are kept in; when given (and `index` is a
+            collection that includes this folder) the page offers an upload box.
 
     Returns:
         A `gr.Blocks`. Its API endpoint ``/chat`` takes the message and returns the reply
@@ -90,9 +101,42 @@ def build_app(index=None) -> gr.Blocks:
     def clear():
         return [], [], ""
 
+    def docs_html() -> str:
+        return render_documents(index.documents, index.skipped)
+
+    def upload_file(path: str | None):
+        # Returns (status, documents list, header); nothing the user uploads reaches a traceback.
+        if not path:
+            return "", docs_html(), _header(index)
+        try:
+            note = add_upload(index, path, uploads)
+        except UploadRejected as exc:
+            note = str(exc)
+        except Exception:  # noqa: BLE001 - the chat keeps serving; the details go to the log
+            log.exception("adding upload %s failed", path)
+            note = "抱歉，添加这个文件时出错了。"
+        return render_notice(note), docs_html(), _header(index)
+
     title = index.document.title or "docqa"
+    collection = hasattr(index, "documents")
     with gr.Blocks(title=f"{title} · docqa", analytics_enabled=False, fill_height=True) as demo:
-        gr.HTML(_header(index), elem_id="docqa-header")
+        header = gr.HTML(_header(index), elem_id="docqa-header")
+        if collection:
+            docs = gr.HTML(docs_html(), elem_id="docqa-documents")
+        if collection and uploads is not None:
+            with gr.Row():
+                upload = gr.File(
+                    label=f"上传文档（{' '.join(ALLOWED)}，不超过 {MAX_UPLOAD_BYTES // 1024 // 1024} MB）",
+                    file_types=list(ALLOWED),
+                    file_count="single",
+                    type="filepath",
+                    elem_id="docqa-upload",
+                )
+                upload_status = gr.HTML("", elem_id="docqa-upload-status")
+            upload.upload(
+                upload_file, [upload], [upload_status, docs, header], api_visibility="private",
+                concurrency_limit=1,  # one re-index at a time
+            )
         chatbot = gr.Chatbot(
             label="对话",
             height=560,
@@ -154,20 +198,41 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 7860,
     progress=None,
+    upload: bool = False,
 ) -> None:
-    """Load (on first start: build) the document's index, then serve the chat until stopped.
+    """Load (on first start: build) the index, then serve the chat until stopped.
 
     Args:
-        doc: document path; the bundled document when omitted.
+        doc: a document or a folder of documents; the bundled document when omitted.
         host: interface to bind; loopback unless told otherwise.
         port: TCP port.
         progress: ``progress(stage, done, total)`` while the index is built.
+        upload: let users add documents; they are kept under ``$DOCQA_HOME/uploads/``
+            and answered from together with `doc`.
     """
-    from qa import load_index
+    from qa import load_collection, load_index
+    from qa.config import BUNDLED_DOCUMENT, Settings
+    from ui.uploads import upload_folder
 
-    index = load_index(doc, progress=progress)
+    uploads = None
+    if upload:
+        settings = Settings()
+        uploads = upload_folder(settings.home, doc)
+        uploads.mkdir(parents=True, exist_ok=True)
+        index = load_collection([doc or BUNDLED_DOCUMENT, uploads], settings=settings, progress=progress)
+    else:
+        index = load_index(doc, progress=progress)
     report = getattr(index, "build_report", None)
     state = "built" if report is not None and report.rebuilt else "loaded from the cache"
     print(f"docqa: index {state}: 《{index.document.title}》, {len(index.document.units)} passages", flush=True)
-    demo = build_app(index)
-    demo.launch(server_name=host, server_port=port, show_error=False, css=CSS, footer_links=["api"])
+    for d in getattr(index, "documents", []):
+        print(f"docqa:   {d.name}: {d.passages} passages", flush=True)
+    for name, why in getattr(index, "skipped", []):
+        print(f"docqa: warning: skipped {name}: {why}", flush=True)
+    if uploads is not None:
+        print(f"docqa: uploads are kept in {uploads}", flush=True)
+    demo = build_app(index, uploads=uploads)
+    demo.launch(
+        server_name=host, server_port=port, show_error=False, css=CSS, footer_links=["api"],
+        max_file_size=MAX_UPLOAD_BYTES,  # also enforced by the server, before our own check
+    )

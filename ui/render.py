@@ -11,6 +11,8 @@ import html
 import re
 from typing import Sequence
 
+from qa.citation import place
+
 LABELS_ZH = {"high": "高", "medium": "中", "low": "低"}
 SNIPPET_CHARS = 160
 
@@ -61,7 +63,7 @@ def _snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
 
 def _where(p) -> str:
     section = f"「{esc(p.section)}」" if p.section else "（无章节）"
-    return f"第 {p.id} 段 · {section}"
+    return f"{esc(place(p))} · {section}"  # "report.pdf 第 3 页" for a collection, "第 7 段" otherwise
 
 
 def _passage_list(passages, *, title: str, open_: bool = False) -> str:
@@ -111,10 +113,25 @@ def render_answer(answer, *, context_question: str | None = None) -> str:
             body = f'{text_block(before)}<mark class="answer">{text_block(quote)}</mark>{text_block(after)}'
         else:
             body = text_block(p.text)
-        parts.append(f'<div class="docqa-paragraph"><div class="docqa-caption">原文（第 {p.id} 段）</div>{body}</div>')
+        parts.append(f'<div class="docqa-paragraph"><div class="docqa-caption">原文（{esc(place(p))}）</div>{body}</div>')
     others = [q for q in answer.passages if p is None or q.id != p.id]
     parts.append(_passage_list(others, title="其他检索到的段落"))
     return "".join(x for x in parts if x)
+
+
+def render_documents(documents, skipped=()) -> str:
+    """The list of loaded documents (name, passages, pages) and the files that could not be read."""
+    items = "".join(
+        f"<li>{esc(d.name)} <span class=\"docqa-note\">（{d.passages} 段"
+        + (f"，{d.pages} 页" if d.pages else "")
+        + "）</span></li>"
+        for d in documents
+    )
+    bad = "".join(f"<li>{esc(name)}：{esc(why)}</li>" for name, why in skipped)
+    out = f"<details open><summary>已载入的文档（{len(documents)}）</summary><ul>{items}</ul></details>"
+    if bad:
+        out += f'<details><summary class="docqa-notfound">无法读取的文件（{len(skipped)}）</summary><ul>{bad}</ul></details>'
+    return out
 
 
 def render_notice(text: str) -> str:
