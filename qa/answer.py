@@ -105,7 +105,7 @@ def coverage(terms: Sequence[str], text: str) -> float:
 # What kind of value a question asks for, read from its interrogative words, and what
 # an answer of that kind looks like. First match wins; None when the question asks for
 # no particular kind of value (who / what / why ...).
-_MEASURES = "个名人起次项条处位家所座辆台种届年倍天例件只"
+_MEASURES = "个名人起次项条处位家所座辆台种届年倍天例件只册本张套架艘头匹份间栋层篇部首封批"
 # A quantity: digits that are not part of a date, or a Chinese numeral with a measure word.
 _NUMERAL = (
     r"((?<![\d.])(?!\d{4}\s*年)\d+(?:[.,]\d+)*(?!\s*[月日号\d.])"
@@ -139,6 +139,23 @@ class Expectation:
 
     def satisfied_by(self, text: str) -> bool:
         return bool(self.pattern.search(text))
+
+
+_ASKS_SECTION = re.compile(r"小标题|章节|(这|那|哪)一?(部分|段|节|块).{0,6}(标题|题目)|section (title|heading)|heading of the section|\bheading\b")
+_ASKS_TITLE = re.compile(r"标题|题目|题为|\btitle\b|headline|subtitle|副标题")
+
+
+def asks_for_heading(question: str) -> str | None:
+    """``"section"`` or ``"title"`` when the question asks for a heading, else None.
+
+    Headings are not passages (they answer nothing by themselves), but "what is the
+    title of the part about X" is answered by one, quoted verbatim.
+    """
+    if _ASKS_SECTION.search(question):
+        return "section"
+    if _ASKS_TITLE.search(question):
+        return "title"
+    return None
 
 
 def expected_answer(question: str) -> Expectation | None:

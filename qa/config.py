@@ -14,16 +14,16 @@ MAX_K = 50
 
 # Fitted by `docqa eval --calibrate` on the dev split of seeds/questions.jsonl.
 NOT_FOUND_WEIGHTS = {
-    "missing": -3.94,
-    "dense_z": 0.662,
-    "lang": -0.372,
-    "coverage": -0.776,
-    "oov": -1.83,
-    "type_gap": -22.289,
-    "sent_sim_zh": 1.164,
-    "sent_sim_other": 0.584,
-    "sent_cov": 1.05,
-    "bias": -0.367,
+    "missing": -1.901,
+    "dense_z": 0.385,
+    "lang": -1.445,
+    "coverage": -0.31,
+    "oov": -1.415,
+    "type_gap": -21.514,
+    "sent_sim_zh": 2.478,
+    "sent_sim_other": 0.397,
+    "sent_cov": -0.217,
+    "bias": 0.317
 }
 
 
@@ -42,8 +42,9 @@ class RetrievalConfig:
     mode: str = "hybrid"  # "hybrid" | "dense" | "bm25" (the latter two for comparison)
     fusion: str = "linear"  # "linear" | "rrf"
     dense_weight: float = 1.0
-    lexical_weight: float = 0.35
-    sentence_weight: float = 1.0  # how much the best sentence's similarity lifts its passage
+    lexical_weight: float = 0.8
+    bridge_weight: float = 0.35  # keyword weight for non-Chinese questions, through the CC-CEDICT bridge
+    sentence_weight: float = 3.0  # how much the best sentence's similarity lifts its passage
     rrf_k: int = 60
     candidates: int = 50
     answer_passages: int = 3  # passages searched for the answer sentence

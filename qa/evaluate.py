@@ -38,6 +38,7 @@ class Question:
     type: str = ""
     split: str = ""
     tags: tuple[str, ...] = ()
+    file: str = ""  # for collections: the file the answer is in (its name or path)
 
     @property
     def answerable(self) -> bool:
@@ -81,6 +82,7 @@ def load_questions(source: str | Path | Iterable[dict], *, split: str | None = N
             type=str(row.get("type") or ("answerable" if answers else UNANSWERABLE)),
             split=str(row.get("split") or ""),
             tags=tuple(row.get("tags") or []),
+            file=str(row.get("file") or ""),
         )
         if split in (None, "", "all") or q.split == split:
             out.append(q)
@@ -135,10 +137,21 @@ def ranking_metrics(ranked_ids: Sequence[int], gold: set[int]) -> dict[str, floa
 def gold_passages(question: Question, index: DocumentIndex) -> set[int]:
     """Ids of passages that hold one of the question's answers (or its listed gold ids)."""
     gold = set(question.gold_ids)
-    for u in index.units:
+    units = [u for u in index.units if _same_file(u.source, question.file)]
+    for u in units:
         if any(a in u.text for a in question.answers):
             gold.add(u.id)
+    if not gold and question.answers:  # the answer is a heading: the passages under it count
+        for u in units:
+            if any(a in u.section for a in question.answers):
+                gold.add(u.id)
     return gold
+
+
+def _same_file(source: str, wanted: str) -> bool:
+    if not wanted:
+        return True
+    return source == wanted or Path(source).name == Path(wanted).name or source.endswith("/" + wanted)
 
 
 # -- running -------------------------------------------------------------------
@@ -323,7 +336,36 @@ SIGNALS = ("missing", "dense_z", "lang", "coverage", "oov", "type_gap", "sent_si
 
 
 def fit_not_found(
-    records: Sequence[Record], *, l2: float = 1.0, steps: int = 4000, max_wrongly_rejected: float = 0.03
+    records: Sequence[Record],
+    *,
+    l2: float = 1.0,
+    steps: int = 4000,
+    max_wrongly_rejected: float = 0.04,
+    per_language: bool = False,
+) -> dict:
+    """The not-found model (see `fit_logistic`); with `per_language`, one for Chinese questions and one for others.
+
+    A language without both answerable and unanswerable examples gets the model
+    fitted on all records.
+
+    Returns:
+        Weights for `RetrievalConfig.not_found_weights` (``{"zh": …, "other": …}`` per language).
+    """
+    overall = fit_logistic(records, l2=l2, steps=steps, max_wrongly_rejected=max_wrongly_rejected)
+    if not per_language:
+        return overall
+    out = {}
+    for name, keep in (("zh", lambda r: r.signals.get("lang", 0.0) >= 0.5), ("other", lambda r: r.signals.get("lang", 0.0) < 0.5)):
+        subset = [r for r in records if keep(r)]
+        try:
+            out[name] = fit_logistic(subset, l2=l2, steps=steps, max_wrongly_rejected=max_wrongly_rejected)
+        except ValueError:
+            out[name] = overall
+    return out
+
+
+def fit_logistic(
+    records: Sequence[Record], *, l2: float = 1.0, steps: int = 4000, max_wrongly_rejected: float = 0.04
 ) -> dict[str, float]:
     """Fit the not-found logistic model on evaluated records (use the dev split only).
 
@@ -359,8 +401,9 @@ def fit_not_found(
     if len(z):
         allowed = int(math.floor(max_wrongly_rejected * len(z)))
         cut = np.sort(z)[allowed] if allowed < len(z) else z.max()
-        if cut < 0:  # the fitted bias rejects too many answerable questions: lower the bar
-            weights["bias"] -= float(cut) - 1e-6
+        # Put the bar just under the answerable question at the budget: as many
+        # unanswerable questions rejected as the budget of wrong rejections allows.
+        weights["bias"] -= float(cut) - 1e-6
     return weights
 
 

