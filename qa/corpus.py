@@ -140,12 +140,14 @@ def _split_long(text: str, limit: int) -> list[str]:
     current = ""
     for s in split_sentences(text):
         chunk = s.text
-        while len(chunk) > limit:  # one sentence longer than the limit: cut it hard
+        if len(chunk) > limit:  # one sentence longer than the limit: cut it hard
             if current:
                 pieces.append(current)
                 current = ""
-            pieces.append(chunk[:limit])
-            chunk = chunk[limit:]
+            # By offset, not by re-slicing the rest: linear in a sentence of any length.
+            cut = (len(chunk) - 1) // limit * limit  # keep the last, possibly full, piece
+            pieces.extend(chunk[i : i + limit] for i in range(0, cut, limit))
+            chunk = chunk[cut:]
         if current and len(current) + len(chunk) > limit:
             pieces.append(current)
             current = ""
@@ -190,6 +192,7 @@ def parse_text(text: str, *, path: str = "<text>", max_chars: int = MAX_PASSAGE_
         nonlocal open_para
         open_para = None
 
+    para_parts: dict[int, list[str]] = {}  # index in raw -> the lines of a joined paragraph
     lines = text.split("\n")
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
@@ -231,16 +234,29 @@ def parse_text(text: str, *, path: str = "<text>", max_chars: int = MAX_PASSAGE_
         if open_para is not None:
             idx = open_para[5]
             k, t, sec, ln, _ = raw[idx]
-            joined = _join(t, stripped)
-            raw[idx] = (k, joined, sec, ln, True)
+            # The paragraph's lines are kept as a list and joined once at the end: joining
+            # them one by one copies the whole paragraph per line (minutes for a few MB).
+            parts = para_parts.setdefault(idx, [t])
             if blank_since_last:
-                repairs.append(Repair("joined", lineno, f"…{t[-12:]} | {stripped[:12]}…"))
+                repairs.append(Repair("joined", lineno, f"…{_tail(parts, 12)} | {stripped[:12]}…"))
+            left = _tail(parts, 4)  # all that _join looks at: the last characters
+            change = len(_join(left, stripped)) - len(left) - len(stripped)
+            if change < 0:  # a word hyphenated at the line end: drop the hyphen
+                parts[-1] = parts[-1][:-1]
+            elif change > 0:
+                parts.append(" ")
+            parts.append(stripped)
+            raw[idx] = (k, "", sec, ln, True)
         else:
             raw.append(("paragraph", stripped, section, lineno, False))
             open_para = [None, None, None, None, None, len(raw) - 1]
         if _ends_sentence(stripped) and not _continues_without_blank(lines, lineno):
             close()
         blank_since_last = False
+
+    for idx, parts in para_parts.items():
+        k, _, sec, ln, rep = raw[idx]
+        raw[idx] = (k, "".join(parts), sec, ln, rep)
 
     title = headings[0] if headings else next((t for k, t, *_ in raw if k != "caption"), "")[:30]
 
@@ -252,6 +268,16 @@ def parse_text(text: str, *, path: str = "<text>", max_chars: int = MAX_PASSAGE_
         for piece in pieces:
             units.append(Unit(len(units) + 1, piece, sec, kind, ln, repaired))
     return Document(path=path, title=title, sha256=sha, units=units, repairs=repairs)
+
+
+def _tail(parts: list[str], n: int) -> str:
+    """The last `n` characters of ``"".join(parts)`` without joining them all."""
+    out = ""
+    for part in reversed(parts):
+        out = part + out
+        if len(out) >= n:
+            break
+    return out[-n:]
 
 
 def _wraps_into_next(lines: list[str], lineno: int) -> bool:
@@ -315,7 +341,15 @@ def decode_bytes(data: bytes, *, name: str) -> str:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
+    results = from_bytes(data)
+    best = results.best()
+    if best is not None and best.encoding not in ("cp1252", "latin_1"):
+        # Short Western text fits several single-byte code pages equally well ("coût" read
+        # as cp1257 gives "coūt"); Windows-1252, a superset of Latin-1, is by far the most common.
+        for match in results:
+            if match.encoding == "cp1252" and match.coherence >= best.coherence and match.chaos <= best.chaos + 0.1:
+                best = match
+                break
     if best is None or best.encoding is None:
         # UTF-8 with a few damaged bytes (a file cut mid-character) is still UTF-8.
         text = data.decode("utf-8-sig", errors="replace")

@@ -185,6 +185,8 @@ class DocumentIndex:
                 "sentence_keys": keys[n:],
                 "repairs": [r.__dict__ for r in doc.repairs],
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                # Written last, over the files above: load_version refuses any file that differs.
+                "files": store.file_digests(version),
             },
         )
 
@@ -219,6 +221,7 @@ class DocumentIndex:
         want = {"max_passage_chars": settings.max_passage_chars, "section_context": settings.retrieval.section_context}
         if build != want:
             raise store.IndexCorrupt(f"index was built with {build}, settings now are {want}")
+        store.verify_digests(version, manifest)
         rows = store.read_jsonl(version / store.PASSAGES)
         if len(rows) != len(document.units) or any(
             r.get("text") != u.text or r.get("id") != u.id for r, u in zip(rows, document.units)
@@ -342,6 +345,7 @@ def _previous_vectors(root: Path, encoder: Encoder) -> dict[str, np.ndarray]:
         manifest = store.read_manifest(version)
         if (manifest.get("encoder") or {}).get("name") != encoder.name:
             return {}
+        store.verify_digests(version, manifest)  # damaged vectors must not be reused
         rows = store.read_jsonl(version / store.PASSAGES)
         dense = VectorIndex.load(version / store.DENSE, expect_dim=encoder.dim, expect_count=len(rows))
         skeys = list(manifest.get("sentence_keys") or [])

@@ -3,7 +3,8 @@
 Layout under the index root::
 
     <root>/current -> v-<stamp>/   (a symlink, replaced atomically)
-    <root>/v-<stamp>/manifest.json  format version, encoder, document sha256, parameters
+    <root>/v-<stamp>/manifest.json  format version, encoder, document sha256, parameters,
+                                    and the sha256 of every other file (checked on load)
     <root>/v-<stamp>/passages.jsonl one passage a line, with its sentences' offsets
     <root>/v-<stamp>/dense.faiss    passage vectors (FAISS)
     <root>/v-<stamp>/sentences.npy  sentence vectors (numpy, allow_pickle=False)
@@ -99,6 +100,40 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def file_digests(version: Path) -> dict[str, str]:
+    """sha256 of every file of a version except the manifest, by path relative to it."""
+    out = {}
+    for path in sorted(version.rglob("*")):
+        if path.is_file() and path.name != MANIFEST:
+            h = hashlib.sha256()
+            with path.open("rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            out[path.relative_to(version).as_posix()] = h.hexdigest()
+    return out
+
+
+def verify_digests(version: Path, manifest: dict) -> None:
+    """Check every file against the sha256 the manifest recorded when it was saved.
+
+    A file with flipped bytes but the right size would otherwise load and answer wrongly.
+
+    Raises:
+        IndexCorrupt: a checksum is missing, a file is missing or extra, or its bytes changed.
+    """
+    recorded = manifest.get("files")
+    if not isinstance(recorded, dict) or not recorded:
+        raise IndexCorrupt(f"{MANIFEST} has no file checksums")
+    actual = file_digests(version)
+    for name in sorted(set(recorded) | set(actual)):
+        if name not in actual:
+            raise IndexCorrupt(f"{name} is missing")
+        if name not in recorded:
+            raise IndexCorrupt(f"{name} is not listed in {MANIFEST}")
+        if actual[name] != recorded[name]:
+            raise IndexCorrupt(f"{name} does not match its sha256 in {MANIFEST}")
 
 
 def write_json(path: Path, data: dict) -> None:
