@@ -240,10 +240,11 @@ class Retriever:
             signals["sent_cov"] = coverage(result.terms, low) * lang  # bridged questions: see "coverage"
         heading = asks_for_heading(result.query) if result.passages else None
         if heading is not None:
-            best = result.passages[0]
             title = self.units[0].section if self.units else ""
-            text = title if heading == "title" and title else best.section
-            if text:
+            text = title if heading == "title" and title else result.passages[0].section
+            # Cite a passage that stands under the quoted heading.
+            best = next((p for p in result.passages if p.section == text), result.passages[0])
+            if text and best.section == text:
                 signals["heading"] = 1.0
                 result.timings["answer"] = time.perf_counter() - t
                 return Answer(
@@ -252,6 +253,10 @@ class Retriever:
                     timings=dict(result.timings),
                 )
         evidence = not_found_evidence(signals, config)
+        if signals["lang"] >= 0.5 and signals["oov"] >= 0.999 and signals["dense_z"] < config.off_topic_z:
+            # Not one word of the question occurs in the document, and no passage stands
+            # out for the dense model either: an off-topic question ("今天天气怎么样？").
+            evidence = min(evidence, -1.0)
         confidence = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, evidence))))
         found = evidence >= 0.0 and choice is not None
         result.timings["answer"] = time.perf_counter() - t

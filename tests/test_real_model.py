@@ -28,11 +28,13 @@ def test_finds_the_right_passage_in_top3(real_index, question, figure):
 @pytest.mark.parametrize(
     "question",
     [
-        "今天天气怎么样？",
-        pytest.param(
-            "How do I bake bread?",
-            marks=pytest.mark.xfail(strict=True, reason="not-found tuning: found=True, confidence 0.52 (reported)"),
-        ),
+        "What is the capital of France?",  # a place the document never names
+        "长沙市公安局局长是谁？",  # another city
+        "2022年株洲公安获得了哪些荣誉？",  # a year the document does not cover
+        "警务技能训练基地投资了多少钱？",  # an amount the document never gives
+        "How do I bake bread?",
+        "今天天气怎么样？",  # off-topic: no word of it is in the document
+        "量子计算机的原理是什么？",
     ],
 )
 def test_unrelated_question_is_not_found(real_index, question):
