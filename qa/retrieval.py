@@ -253,10 +253,6 @@ class Retriever:
                     timings=dict(result.timings),
                 )
         evidence = not_found_evidence(signals, config)
-        if signals["lang"] >= 0.5 and signals["oov"] >= 0.999 and signals["dense_z"] < config.off_topic_z:
-            # Not one word of the question occurs in the document, and no passage stands
-            # out for the dense model either: an off-topic question ("今天天气怎么样？").
-            evidence = min(evidence, -1.0)
         confidence = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, evidence))))
         found = evidence >= 0.0 and choice is not None
         result.timings["answer"] = time.perf_counter() - t
@@ -288,6 +284,14 @@ def not_found_evidence(signals: dict[str, float], config: RetrievalConfig) -> fl
     if "zh" in w or "other" in w:
         w = w.get("zh" if signals.get("lang", 0.0) >= 0.5 else "other", {})
     z = w.get("bias", 0.0) + sum(w.get(name, 0.0) * value for name, value in signals.items())
+    if (
+        signals.get("lang", 0.0) >= 0.5
+        and signals.get("oov", 0.0) >= 0.999
+        and signals.get("dense_z", 0.0) < config.off_topic_z
+    ):
+        # Not one word of the question occurs in the document, and no passage stands
+        # out for the dense model either: an off-topic question ("今天天气怎么样？").
+        z = min(z, -1.0)
     return float(z - config.not_found_threshold)
 
 
