@@ -180,7 +180,7 @@ def cmd_bench(args) -> int:
 def cmd_eval(args) -> int:
     from qa.api import load_index
     from qa.config import PROJECT_ROOT
-    from qa.evaluate import RETRIEVERS, check_gates, evaluate, fit_not_found, format_table, write_report
+    from qa.evaluation import RETRIEVERS, check_gates, evaluate, fit_not_found, format_table, write_report
 
     retrievers = [r for item in args.retriever or ["bm25,dense,hybrid"] for r in item.split(",") if r]
     for r in retrievers:

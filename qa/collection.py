@@ -311,19 +311,19 @@ class Collection:
     # -- evaluation ------------------------------------------------------------------------
 
     def questions(self, source: str | Path | Iterable[dict]) -> list[dict]:
-        """Question rows for `qa.evaluate.evaluate`, with ``"file"`` resolved to gold passage ids.
+        """Question rows for `qa.evaluation.evaluate`, with ``"file"`` resolved to gold passage ids.
 
         A row may name the file that answers it (``"file": "report.pdf"``, a citation name
         or a file name). Its answers are then looked for in that file only, and the ids of
         the passages holding them become its ``gold_ids``.
 
         Raises:
-            qa.evaluate.QuestionFileError: a row names a file not in the collection, or
+            qa.evaluation.QuestionFileError: a row names a file not in the collection, or
                 none of its answers occurs in that file.
         """
         import json
 
-        from qa.evaluate import QuestionFileError
+        from qa.evaluation import QuestionFileError
 
         if isinstance(source, (str, Path)):
             rows = []

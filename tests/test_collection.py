@@ -179,7 +179,7 @@ def test_load_index_delegates_for_folders_and_documents_but_not_text(folder, set
 
 
 def test_eval_question_rows_name_their_file(folder, settings, tmp_path):
-    from qa.evaluate import QuestionFileError, evaluate
+    from qa.evaluation import QuestionFileError, evaluate
 
     c = load_collection(folder, encoder=HashEncoder(), settings=settings)
     rows = [

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from qa import RetrievalConfig, Settings, load_index
-from qa.evaluate import (
+from qa.evaluation import (
     QuestionFileError,
     Record,
     char_f1,
