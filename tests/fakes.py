@@ -8,6 +8,23 @@ import unicodedata
 import numpy as np
 
 
+# A small Chinese document with three sections, shared by the fast tests.
+SMALL_ZH_DOC = """测试文档
+
+疫情防控
+
+疫情期间共核查人员45561人，完成率100%。
+
+交通安全
+
+全市整治事故多发路段110处，没有发生重大交通事故。
+
+扫黑除恶
+
+共摧毁黑恶犯罪团伙75个，抓获犯罪嫌疑人959人。
+"""
+
+
 class HashEncoder:
     """Bag of hashed character unigrams and bigrams, L2-normalised.
 

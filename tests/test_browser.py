@@ -31,48 +31,14 @@ XSS = "<img src=x onerror=alert(1)>"
 REPLY = ".docqa-source, .docqa-notfound, .docqa-notice"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The real app on the bundled document, with a fresh cache (so this also covers the first build)."""
+    from qa.loadtest import running_server
+
     home = tmp_path_factory.mktemp("serve-home")
-    port = _free_port()
-    env = {**os.environ, "DOCQA_HOME": str(home), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    env["GRADIO_TEMP_DIR"] = str(home / "gradio-tmp")
-    log = (home / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "qa.cli", "serve", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 300  # first start: load the model and build the index
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}:\n{(home / 'serve.log').read_text()}")
-            try:
-                with urllib.request.urlopen(url, timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not ready after 300 s:\n{(home / 'serve.log').read_text()}")
-            time.sleep(1)
+    with running_server(home=home, log_path=home / "serve.log") as (_proc, url):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @pytest.fixture(scope="module")

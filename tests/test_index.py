@@ -9,22 +9,9 @@ import pytest
 
 from qa import Settings, open_index
 from qa import store
-from tests.fakes import HashEncoder
+from tests.fakes import SMALL_ZH_DOC, HashEncoder
 
-DOC = """测试文档
-
-疫情防控
-
-疫情期间共核查人员45561人，完成率100%。
-
-交通安全
-
-全市整治事故多发路段110处，没有发生重大交通事故。
-
-扫黑除恶
-
-共摧毁黑恶犯罪团伙75个，抓获犯罪嫌疑人959人。
-"""
+DOC = SMALL_ZH_DOC
 
 QUESTIONS = ["疫情期间共核查了多少人员？", "抓获了多少犯罪嫌疑人？", "How many roads were fixed?"]
 

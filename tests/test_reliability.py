@@ -21,24 +21,11 @@ import qa.api
 from qa import Settings, open_index, store
 from qa.cli import main
 from qa.corpus import read_document
-from tests.fakes import HashEncoder
+from tests.fakes import SMALL_ZH_DOC, HashEncoder
 
 ROOT = Path(__file__).resolve().parent.parent
 
-DOC = """测试文档
-
-疫情防控
-
-疫情期间共核查人员45561人，完成率100%。
-
-交通安全
-
-全市整治事故多发路段110处，没有发生重大交通事故。
-
-扫黑除恶
-
-共摧毁黑恶犯罪团伙75个，抓获犯罪嫌疑人959人。
-"""
+DOC = SMALL_ZH_DOC
 
 # Questions a user can type that are not errors: each gets an answer or a not-found.
 HOSTILE_QUESTIONS = [
@@ -453,7 +440,7 @@ BUILDER = textwrap.dedent(
     """
     import sys, time
     from qa import Settings, open_index
-    from tests.fakes import HashEncoder
+    from tests.fakes import SMALL_ZH_DOC, HashEncoder
 
     class Slow(HashEncoder):
         def encode_passages(self, texts):
@@ -551,7 +538,7 @@ def test_build_killed_while_saving_leaves_the_previous_index_usable(tmp_path):
         """
         import os, signal, sys
         from qa import Settings, open_index, store
-        from tests.fakes import HashEncoder
+        from tests.fakes import SMALL_ZH_DOC, HashEncoder
         def die(root, tmp):
             assert (tmp / "manifest.json").exists()
             os.kill(os.getpid(), signal.SIGKILL)

@@ -6,22 +6,9 @@ import pytest
 
 import qa
 from qa import RetrievalConfig, Settings
-from tests.fakes import HashEncoder
+from tests.fakes import SMALL_ZH_DOC, HashEncoder
 
-ZH_DOC = """测试文档
-
-疫情防控
-
-疫情期间共核查人员45561人，完成率100%。
-
-交通安全
-
-全市整治事故多发路段110处，没有发生重大交通事故。
-
-扫黑除恶
-
-共摧毁黑恶犯罪团伙75个，抓获犯罪嫌疑人959人。
-
+ZH_DOC = SMALL_ZH_DOC + """
 基础建设
 
 投入2亿元建成驾驶人考试中心。
