@@ -20,7 +20,7 @@ APPROX_THRESHOLD = int(os.environ.get("DOCQA_APPROX_THRESHOLD", "20000"))
 # IVF: about 2*sqrt(n) lists; a query scans IVF_PROBE_SHARE of them (at least 128).
 # Measured at 1M vectors drawn like e5's: 1000 lists need 15% probed for recall@10
 # 0.975 (58 ms); 2000 lists reach 0.956 at 10% (35 ms); 12.5% leaves a margin.
-# IVF rather than HNSW: HNSW (M=32) built 100x slower at 100k with recall 0.70 there.
+# IVF rather than HNSW: HNSW (M=32) built 20x slower at 100k, with recall 0.70 there.
 IVF_LISTS_PER_SQRT_N = 2
 IVF_PROBE_SHARE = 0.125
 IVF_MIN_PROBES = 128  # smaller indexes need a larger share for the same recall
