@@ -96,14 +96,19 @@ def _english_names() -> dict[str, set[str]]:
     return out
 
 
-def absent_names(question: str, document_text: str) -> list[str]:
-    """Capitalised names in an English question that CC-CEDICT knows and the document never mentions."""
+def absent_names(question: str, in_document) -> list[str]:
+    """Capitalised names in an English question that CC-CEDICT knows and the document never mentions.
+
+    Args:
+        question: the question.
+        in_document: ``in_document(word) -> bool``, whether the document mentions a word.
+    """
     names = _english_names()
     found = []
     for m in re.finditer(r"(?<![.?!]\s)(?<!^)\b([A-Z][a-z]+(?: [A-Z][a-z]+)?)", question):
         key = m.group(1).lower()
         heads = names.get(key) or names.get(key.split()[0])
-        if heads and not any(h in document_text for h in heads):
+        if heads and not any(in_document(h) for h in heads):
             found.append(m.group(1))
     return found
 

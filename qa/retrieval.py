@@ -83,15 +83,9 @@ class Retriever:
         self.dense = dense
         self.sentence_vectors = sentence_vectors
         self.lexical = lexical
-        self._vectors: np.ndarray | None = None
         self._doc_text: str | None = None
         self._bridge_obj = None
         self._doc_lang: float | None = None
-
-    def _passage_vectors(self) -> np.ndarray:
-        if self._vectors is None:
-            self._vectors = self.dense.reconstruct_all()
-        return self._vectors
 
     def _document_lang(self) -> float:
         if self._doc_lang is None:
@@ -106,10 +100,16 @@ class Retriever:
             self._bridge_obj = Bridge(self.lexical.vocabulary())
         return self._bridge_obj
 
-    def _document_text(self) -> str:
+    def _in_document(self, term: str) -> bool:
+        """Whether the document mentions `term` (a word it indexed, or any substring of a small one)."""
+        term = term.lower()
+        if self.lexical.has(term):
+            return True
+        if len(self.units) > 20_000:  # a large corpus: its vocabulary is the affordable check
+            return False
         if self._doc_text is None:
             self._doc_text = "\n".join(_norm_text(f"{u.section}\n{u.text}") for u in self.units)
-        return self._doc_text
+        return term in self._doc_text
 
     def _signals(self, query, terms, groups, top, order, dp, ds, dense_c, lang) -> dict[str, float]:
         """Features of the best match that tell an answer from a near miss.
@@ -130,12 +130,11 @@ class Retriever:
             total = sum(len(t) for t in terms) or 1
             cov = coverage(terms, top_text)
             oov = sum(len(t) for t in terms if not self.lexical.has(t)) / total if terms else 1.0
-        doc = self._document_text()
-        missing = [t for t in specific_terms(query) if t.lower() not in doc]
+        missing = [t for t in specific_terms(query) if not self._in_document(t)]
         if groups is not None:
             from qa.bridge import absent_names
 
-            missing += absent_names(query, doc)
+            missing += absent_names(query, self._in_document)
         return {
             "missing": float(bool(missing)),
             "dense": float(max(dp[best], ds[best])),
@@ -178,13 +177,13 @@ class Retriever:
         timings["dense"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        cand = list(dict.fromkeys([int(i) for i in hits.ids] + [int(i) for i in np.argsort(-lex)[:n_cand] if lex[i] > 0]))
+        cand = list(dict.fromkeys([int(i) for i in hits.ids] + [int(i) for i in _top_indices(lex, n_cand) if lex[i] > 0]))
         if config.mode == "bm25":
             cand.sort()  # ties among keyword scores fall back to reading order, not to the dense side
         dense_p = dict(zip((int(i) for i in hits.ids), (float(s) for s in hits.scores)))
         missing = [i for i in cand if i not in dense_p]
         if missing:  # keyword-only candidates still need their dense score
-            for i, s in zip(missing, self._passage_vectors()[missing] @ qvec):
+            for i, s in zip(missing, self.dense.reconstruct(missing) @ qvec):
                 dense_p[i] = float(s)
         sims: dict[int, np.ndarray] = {}
         for i in cand:
@@ -293,6 +292,15 @@ def not_found_evidence(signals: dict[str, float], config: RetrievalConfig) -> fl
         # out for the dense model either: an off-topic question ("今天天气怎么样？").
         z = min(z, -1.0)
     return float(z - config.not_found_threshold)
+
+
+def _top_indices(scores: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the `n` highest scores, best first, without sorting them all."""
+    if len(scores) > n:
+        idx = np.argpartition(-scores, n)[:n]
+    else:
+        idx = np.arange(len(scores))
+    return idx[np.argsort(-scores[idx], kind="stable")]
 
 
 def _norm_text(text: str) -> str:
