@@ -19,6 +19,24 @@ def _isolated_home(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def doc(tmp_path):
+    """The small Chinese test document, as a file."""
+    from tests.fakes import SMALL_ZH_DOC
+
+    path = tmp_path / "doc.txt"
+    path.write_text(SMALL_ZH_DOC, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path):
+    """Settings with the index cache in this test's own folder."""
+    from qa import Settings
+
+    return Settings(home=tmp_path / "home")
+
+
+@pytest.fixture
 def fake_encoder():
     return HashEncoder()
 

@@ -16,18 +16,6 @@ DOC = SMALL_ZH_DOC
 QUESTIONS = ["疫情期间共核查了多少人员？", "抓获了多少犯罪嫌疑人？", "How many roads were fixed?"]
 
 
-@pytest.fixture
-def doc(tmp_path):
-    path = tmp_path / "doc.txt"
-    path.write_text(DOC, encoding="utf-8")
-    return path
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return Settings(home=tmp_path / "home")
-
-
 def answers(index):
     return [index.ask(q, k=3) for q in QUESTIONS]
 

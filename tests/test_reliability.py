@@ -57,18 +57,6 @@ BAD_CALLS = [
 ]
 
 
-@pytest.fixture
-def doc(tmp_path):
-    path = tmp_path / "doc.txt"
-    path.write_text(DOC, encoding="utf-8")
-    return path
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return Settings(home=tmp_path / "home")
-
-
 def assert_well_formed(answer, k: int, index) -> None:
     assert isinstance(answer, qa.Answer)
     assert isinstance(answer.found, bool)
