@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup run ask test test-fast clean
+.PHONY: setup browser run ask test test-fast clean
 
 $(VENV)/.installed: pyproject.toml
 	python3.11 -m venv $(VENV)
@@ -16,13 +16,21 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
+# The browser tests drive Debian's Chromium (no browser download works here) and need CJK
+# fonts for the screenshot; installed when missing and apt-get can run (as root).
+browser:
+	@if command -v chromium >/dev/null && fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	else echo "make: chromium missing and cannot apt-get it: the browser tests will be skipped"; fi
+
 run: setup
 	$(VENV)/bin/docqa serve
 
 ask: setup
 	$(VENV)/bin/docqa ask "$(or $(Q),疫情期间共核查了多少人员？)"
 
-test: setup
+test: setup browser
 	$(PY) -m pytest
 
 test-fast: setup
