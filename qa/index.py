@@ -119,12 +119,9 @@ class DocumentIndex:
         """Index a document in memory. `reuse` maps content hashes to known vectors."""
         settings = settings or Settings()
         reuse = reuse or {}
-        ctx = settings.retrieval.section_context
         timings: dict[str, float] = {}
-        texts = [embed_text(u, section_context=ctx) for u in document.units]
-        sents = [s.text for u in document.units for s in u.sentences]
-        all_texts = [("p", t) for t in texts] + [("s", s) for s in sents]
-        keys = [content_hash(f"{kind}\n{t}") for kind, t in all_texts]
+        texts, sents, keys = _texts_and_keys(document.units, section_context=settings.retrieval.section_context)
+        all_texts = texts + sents
         missing = [i for i, key in enumerate(keys) if key not in reuse]
         t0 = time.perf_counter()
         vectors = np.zeros((len(all_texts), encoder.dim), dtype=np.float32)
@@ -135,7 +132,7 @@ class DocumentIndex:
         for start in range(0, len(missing), batch):
             chunk = missing[start : start + batch]
             # Passages and sentences are both documents to the model ("passage: " side).
-            vectors[chunk] = encoder.encode_passages([all_texts[i][1] for i in chunk])
+            vectors[chunk] = encoder.encode_passages([all_texts[i] for i in chunk])
             if progress:
                 progress("encoding", min(start + batch, len(missing)), len(missing))
         timings["encode"] = time.perf_counter() - t0
@@ -191,10 +188,7 @@ class DocumentIndex:
         )
 
     def _compute_keys(self) -> list[str]:
-        ctx = self.settings.retrieval.section_context
-        texts = [embed_text(u, section_context=ctx) for u in self.document.units]
-        sents = [s.text for ss in self._sentences for s in ss]
-        return [content_hash(f"p\n{t}") for t in texts] + [content_hash(f"s\n{s}") for s in sents]
+        return _texts_and_keys(self.document.units, section_context=self.settings.retrieval.section_context)[2]
 
     def cached_vectors(self) -> dict[str, np.ndarray]:
         """Content hash -> vector for everything this index embedded."""
@@ -244,6 +238,14 @@ class DocumentIndex:
         if len(keys) == len(rows) + n_sent:
             index._keys = keys
         return index
+
+
+def _texts_and_keys(units, *, section_context: bool) -> tuple[list[str], list[str], list[str]]:
+    """The passage texts and sentence texts to embed, and their content hashes (passages first)."""
+    texts = [embed_text(u, section_context=section_context) for u in units]
+    sents = [s.text for u in units for s in u.sentences]
+    keys = [content_hash(f"p\n{t}") for t in texts] + [content_hash(f"s\n{t}") for t in sents]
+    return texts, sents, keys
 
 
 def open_index(
