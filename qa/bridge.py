@@ -96,8 +96,19 @@ def _english_names() -> dict[str, set[str]]:
     return out
 
 
+# Capitalised words that are dates, not names: CC-CEDICT glosses them with Chinese
+# numerals (三月) that a document writes in digits (3月).
+_CALENDAR = frozenset(
+    """january february march april may june july august september october november december
+    monday tuesday wednesday thursday friday saturday sunday""".split()
+)
+
+
 def absent_names(question: str, in_document) -> list[str]:
     """Capitalised names in an English question that CC-CEDICT knows and the document never mentions.
+
+    Month and weekday names are skipped: they are dates, and a date the document does
+    not give is for the answer step to find out.
 
     Args:
         question: the question.
@@ -107,6 +118,8 @@ def absent_names(question: str, in_document) -> list[str]:
     found = []
     for m in re.finditer(r"(?<![.?!]\s)(?<!^)\b([A-Z][a-z]+(?: [A-Z][a-z]+)?)", question):
         key = m.group(1).lower()
+        if key.split()[0] in _CALENDAR:
+            continue
         heads = names.get(key) or names.get(key.split()[0])
         if heads and not any(in_document(h) for h in heads):
             found.append(m.group(1))

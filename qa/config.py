@@ -14,16 +14,16 @@ MAX_K = 50
 
 # Fitted by `docqa eval --calibrate` on the dev split of seeds/questions.jsonl.
 NOT_FOUND_WEIGHTS = {
-    "missing": -1.901,
-    "dense_z": 0.385,
-    "lang": -1.445,
-    "coverage": -0.31,
-    "oov": -1.415,
-    "type_gap": -21.514,
-    "sent_sim_zh": 2.478,
-    "sent_sim_other": 0.397,
-    "sent_cov": -0.217,
-    "bias": 0.317
+    "missing": -4.683,
+    "dense_z": 0.353,
+    "lang": -1.526,
+    "coverage": -0.749,
+    "oov": -1.767,
+    "type_gap": -21.224,
+    "sent_sim_zh": 2.412,
+    "sent_sim_other": 0.253,
+    "sent_cov": -0.041,
+    "bias": 0.598
 }
 
 

@@ -16,6 +16,7 @@ from qa.corpus import Sentence, Unit
 from qa.lexical import LexicalIndex, specific_terms, tokenize
 from qa.normalize import cjk_ratio, normalize_query
 
+_PLACE_SUFFIXES = frozenset("省市区县镇乡村州")
 STAGES = ("normalise", "encode", "lexical", "dense", "fusion", "answer")
 
 
@@ -111,6 +112,16 @@ class Retriever:
             self._doc_text = "\n".join(_norm_text(f"{u.section}\n{u.text}") for u in self.units)
         return term in self._doc_text
 
+    def _names_place(self, term: str) -> bool:
+        """Whether the document mentions a place name, with or without its administrative suffix.
+
+        CC-CEDICT and jieba name places in full (荷塘区, 湖南省); a document often
+        writes the bare name (荷塘分局).
+        """
+        if self._in_document(term):
+            return True
+        return len(term) >= 3 and term[-1] in _PLACE_SUFFIXES and self._in_document(term[:-1])
+
     def _signals(self, query, terms, groups, top, order, dp, ds, dense_c, lang) -> dict[str, float]:
         """Features of the best match that tell an answer from a near miss.
 
@@ -130,11 +141,11 @@ class Retriever:
             total = sum(len(t) for t in terms) or 1
             cov = coverage(terms, top_text)
             oov = sum(len(t) for t in terms if not self.lexical.has(t)) / total if terms else 1.0
-        missing = [t for t in specific_terms(query) if not self._in_document(t)]
+        missing = [t for t in specific_terms(query) if not self._names_place(t)]
         if groups is not None:
             from qa.bridge import absent_names
 
-            missing += absent_names(query, self._in_document)
+            missing += absent_names(query, self._names_place)
         return {
             "missing": float(bool(missing)),
             "dense": float(max(dp[best], ds[best])),

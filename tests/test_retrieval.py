@@ -132,6 +132,20 @@ def test_both_fusions_rank_chinese_questions(zh, fusion):
 # -- not found ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "question, missing",
+    [
+        ("What did the Hetang branch do from March 1?", 0.0),  # 荷塘区 written 荷塘; a month is no name
+        ("荷塘区的民警在3月1日做了什么？", 0.0),
+        ("What did the Beijing police do in January?", 1.0),  # 北京 is nowhere in the document
+        ("北京市的民警做了什么？", 1.0),
+    ],
+)
+def test_a_place_the_document_never_names_counts_against_an_answer(tmp_path, question, missing):
+    idx = build(tmp_path, ZH_DOC + "\n荷塘分局3月1日起开展巡逻。\n")
+    assert idx.ask(question).signals["missing"] == missing
+
+
 def test_not_found_is_a_value_with_nearest_passages(zh):
     a = zh.ask("抓获了多少犯罪嫌疑人？", k=2, config=NEVER)
     assert a.found is False
