@@ -158,8 +158,33 @@ def asks_for_heading(question: str) -> str | None:
     return None
 
 
+# "哪个区" / "哪条路": the answer names a place of that kind (荷塘区, 新华路).
+# "哪个部门" / "哪家企业": an organisation of that kind (市卫健委, 华为技术有限公司).
+_ASKED_CATEGORY = re.compile(
+    r"哪(?:一|个|座|条|片|家|所|些|几个)?\s*(区|县|镇|乡|街道|村|路|街|部门|单位|机构|公司|企业|分局|支队|大队|派出所|学校|大学|医院)"
+)
+_ORG = "部|委|厅|局|办|署|院|所|队|中心|公司|集团|单位"
+_CATEGORY_ANSWERS = {
+    "路": "路|街|大道",
+    "街": "街|路|大道",
+    "街道": "街道|街|镇|乡",
+    "部门": _ORG,
+    "单位": _ORG,
+    "机构": _ORG,
+    "公司": "公司|集团|企业|厂",
+    "企业": "公司|集团|企业|厂",
+    "学校": "学|校|院",
+    "大学": "学|校|院",
+    "医院": "医院|院",
+}
+
+
 def expected_answer(question: str) -> Expectation | None:
-    """The kind of value `question` asks for (a number, money, a date, ...), if any."""
+    """The kind of value `question` asks for (a number, money, a date, a place, ...), if any."""
+    m = _ASKED_CATEGORY.search(question)
+    if m:
+        kind = m.group(1)
+        return Expectation(f"category:{kind}", re.compile(r"\w(?:" + _CATEGORY_ANSWERS.get(kind, kind) + ")"))
     for name, asks, looks_like in _EXPECTATIONS:
         if asks.search(question):
             if name == "count":

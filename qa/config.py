@@ -14,16 +14,16 @@ MAX_K = 50
 
 # Fitted by `docqa eval --calibrate` on the dev split of seeds/questions.jsonl.
 NOT_FOUND_WEIGHTS = {
-    "missing": -4.683,
-    "dense_z": 0.353,
-    "lang": -1.526,
-    "coverage": -0.749,
-    "oov": -1.767,
-    "type_gap": -21.224,
-    "sent_sim_zh": 2.412,
-    "sent_sim_other": 0.253,
-    "sent_cov": -0.041,
-    "bias": 0.598
+    "missing": -5.03,
+    "dense_z": 0.343,
+    "lang": -1.41,
+    "coverage": -1.169,
+    "oov": -2.244,
+    "type_gap": -22.732,
+    "sent_sim_zh": 2.35,
+    "sent_sim_other": 0.105,
+    "sent_cov": 0.1,
+    "bias": 1.1
 }
 
 

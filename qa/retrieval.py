@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -17,6 +18,12 @@ from qa.lexical import LexicalIndex, specific_terms, tokenize
 from qa.normalize import cjk_ratio, normalize_query
 
 _PLACE_SUFFIXES = frozenset("省市区县镇乡村州")
+# "X是谁" / "X叫什么": a question for the holder of a title, and the titles it can ask for.
+_TITLE = (
+    r"(?:副|常务|执行)?(?:局长|支队长|大队长|中队长|队长|所长|书记|主任|市长|省长|县长|区长|部长|厅长|"
+    r"政委|处长|科长|院长|校长|主席|总经理|经理|董事长|总裁|教导员|秘书长|主编|编辑|记者)"
+)
+_ASKS_TITLE_HOLDER = re.compile(r"(" + _TITLE + r")(?:是谁|是哪位|叫什么|叫啥|姓什么|的名字|的姓名)|谁(?:是|担任)(" + _TITLE + r")")
 STAGES = ("normalise", "encode", "lexical", "dense", "fusion", "answer")
 
 
@@ -108,9 +115,13 @@ class Retriever:
             return True
         if len(self.units) > 20_000:  # a large corpus: its vocabulary is the affordable check
             return False
+        return term in self._text()
+
+    def _text(self) -> str:
+        """The whole (small) document, normalised as questions are."""
         if self._doc_text is None:
             self._doc_text = "\n".join(_norm_text(f"{u.section}\n{u.text}") for u in self.units)
-        return term in self._doc_text
+        return self._doc_text
 
     def _names_place(self, term: str) -> bool:
         """Whether the document mentions a place name, with or without its administrative suffix.
@@ -121,6 +132,20 @@ class Retriever:
         if self._in_document(term):
             return True
         return len(term) >= 3 and term[-1] in _PLACE_SUFFIXES and self._in_document(term[:-1])
+
+    def _absent_title(self, query: str) -> list[str]:
+        """The title a "who is the X" question asks about, when the document never uses it.
+
+        A document that never says 副局长 names no deputy director; 市长 inside 副市长
+        does not count (a deputy is not the holder).
+        """
+        m = _ASKS_TITLE_HOLDER.search(query)
+        if not m or len(self.units) > 20_000:
+            return []
+        title = m.group(1) or m.group(2)
+        if re.search(r"(?<![副常执])" + re.escape(title), self._text()):
+            return []
+        return [title]
 
     def _signals(self, query, terms, groups, top, order, dp, ds, dense_c, lang) -> dict[str, float]:
         """Features of the best match that tell an answer from a near miss.
@@ -141,7 +166,7 @@ class Retriever:
             total = sum(len(t) for t in terms) or 1
             cov = coverage(terms, top_text)
             oov = sum(len(t) for t in terms if not self.lexical.has(t)) / total if terms else 1.0
-        missing = [t for t in specific_terms(query) if not self._names_place(t)]
+        missing = [t for t in specific_terms(query) if not self._names_place(t)] + self._absent_title(query)
         if groups is not None:
             from qa.bridge import absent_names
 

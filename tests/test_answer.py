@@ -1,0 +1,80 @@
+"""The answer step: what kind of value a question asks for, and what that does to the answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import qa
+from qa import Settings
+from qa.answer import choose_sentence, expected_answer
+from qa.corpus import Sentence
+from tests.fakes import SMALL_ZH_DOC, HashEncoder
+
+
+@pytest.mark.parametrize(
+    "question, kind, yes, no",
+    [
+        ("驾驶人考试中心花了多少钱？", "money", "投入2亿元建成", "建成驾驶人考试中心"),
+        ("核查完成率是多少？", "percent", "完成率100%", "完成了核查"),
+        ("刑事技术大楼是哪一年建成的？", "year", "2019年建成", "今年建成"),
+        ("什么时候设立的卡点？", "date", "1月24日设立", "设立了卡点"),
+        ("抓获了多少名犯罪嫌疑人？", "count:名", "抓获犯罪嫌疑人959人", "摧毁团伙75个"),
+        ("驾驶人考试中心建在哪个区？", "category:区", "位于荷塘区", "位于株洲"),
+        ("市民中心在哪条路上？", "category:路", "位于新华路", "位于市中心"),
+        ("跟哪家企业签了协议？", "category:企业", "与华为技术有限公司签约", "与华为签约"),
+        ("“长安杯”是哪个部门颁发的？", "category:部门", "由中央政法委颁发", "捧得长安杯"),
+    ],
+)
+def test_the_kind_of_value_asked_for_and_what_answers_it(question, kind, yes, no):
+    expect = expected_answer(question)
+    assert expect is not None and expect.kind == kind
+    assert expect.satisfied_by(yes)
+    assert not expect.satisfied_by(no)
+
+
+@pytest.mark.parametrize("question", ["为什么要开展扫黑除恶？", "株洲公安的总目标是什么？", "怎样防控疫情？"])
+def test_questions_without_a_kind_of_value(question):
+    assert expected_answer(question) is None
+
+
+def _candidate(texts, sims):
+    sentences, start = [], 0
+    for t in texts:
+        sentences.append(Sentence(t, start))
+        start += len(t)
+    return (0, 1.0, sentences, np.array(sims, dtype=np.float32), "".join(texts))
+
+
+def test_the_sentence_holding_the_asked_kind_wins_over_a_slightly_closer_one():
+    cand = _candidate(["驾驶人考试中心各类硬件居全省一流。", "驾驶人考试中心投入2亿元建成。"], [0.90, 0.85])
+    choice = choose_sentence([cand], ["驾驶人", "考试", "中心"], expect=expected_answer("驾驶人考试中心花了多少钱？"))
+    assert "2亿元" in choice.sentence.text and choice.type_ok and choice.type_gap == pytest.approx(0.05, abs=1e-6)
+
+
+def test_no_sentence_of_the_asked_kind_shows_as_the_largest_gap():
+    cand = _candidate(["驾驶人考试中心各类硬件居全省一流。", "每年接待考生量很大。"], [0.90, 0.85])
+    choice = choose_sentence([cand], ["驾驶人"], expect=expected_answer("驾驶人考试中心建在哪个区？"))
+    assert not choice.type_ok and choice.type_gap == 0.5
+    plain = choose_sentence([cand], ["驾驶人"], expect=None)
+    assert plain.type_gap == 0.0
+
+
+@pytest.fixture
+def leaders(tmp_path):
+    path = tmp_path / "doc.txt"
+    path.write_text(SMALL_ZH_DOC + "\n领导\n\n副市长、市公安局局长李晚葵督导疫情防控工作。\n", encoding="utf-8")
+    return qa.load_index(path, encoder=HashEncoder(), settings=Settings(home=tmp_path / "home"))
+
+
+@pytest.mark.parametrize(
+    "question, missing",
+    [
+        ("市公安局局长是谁？", 0.0),  # the document names him
+        ("谁是副市长？", 0.0),
+        ("市公安局副局长是谁？", 1.0),  # no deputy director anywhere in the document
+        ("株洲市长叫什么名字？", 1.0),  # 市长 only inside 副市长: a deputy is not the mayor
+    ],
+)
+def test_a_title_the_document_never_uses_counts_against_an_answer(leaders, question, missing):
+    assert leaders.ask(question).signals["missing"] == missing
