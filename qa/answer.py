@@ -163,6 +163,16 @@ def asks_for_heading(question: str) -> str | None:
 _ASKED_CATEGORY = re.compile(
     r"哪(?:一|个|座|条|片|家|所|些|几个)?\s*(区|县|镇|乡|街道|村|路|街|部门|单位|机构|公司|企业|分局|支队|大队|派出所|学校|大学|医院)"
 )
+_ASKED_CATEGORY_EN = re.compile(
+    r"\b(?:which|what)\s+(district|county|town|township|village|road|street|department|unit|agency|company|"
+    r"enterprise|branch|detachment|brigade|school|university|hospital)s?\b",
+    re.I,
+)
+_CATEGORY_EN = {
+    "district": "区", "county": "县", "town": "镇", "township": "乡", "village": "村", "road": "路", "street": "街",
+    "department": "部门", "unit": "单位", "agency": "机构", "company": "公司", "enterprise": "企业",
+    "branch": "分局", "detachment": "支队", "brigade": "大队", "school": "学校", "university": "大学", "hospital": "医院",
+}
 _ORG = "部|委|厅|局|办|署|院|所|队|中心|公司|集团|单位"
 _CATEGORY_ANSWERS = {
     "路": "路|街|大道",
@@ -181,9 +191,9 @@ _CATEGORY_ANSWERS = {
 
 def expected_answer(question: str) -> Expectation | None:
     """The kind of value `question` asks for (a number, money, a date, a place, ...), if any."""
-    m = _ASKED_CATEGORY.search(question)
+    m = _ASKED_CATEGORY.search(question) or _ASKED_CATEGORY_EN.search(question)
     if m:
-        kind = m.group(1)
+        kind = _CATEGORY_EN.get(m.group(1).lower(), m.group(1))
         return Expectation(f"category:{kind}", re.compile(r"\w(?:" + _CATEGORY_ANSWERS.get(kind, kind) + ")"))
     for name, asks, looks_like in _EXPECTATIONS:
         if asks.search(question):

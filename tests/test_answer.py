@@ -24,6 +24,7 @@ from tests.fakes import SMALL_ZH_DOC, HashEncoder
         ("市民中心在哪条路上？", "category:路", "位于新华路", "位于市中心"),
         ("跟哪家企业签了协议？", "category:企业", "与华为技术有限公司签约", "与华为签约"),
         ("“长安杯”是哪个部门颁发的？", "category:部门", "由中央政法委颁发", "捧得长安杯"),
+        ("Which district is the driving test centre in?", "category:区", "位于荷塘区", "位于株洲"),
     ],
 )
 def test_the_kind_of_value_asked_for_and_what_answers_it(question, kind, yes, no):
