@@ -105,7 +105,7 @@ def coverage(terms: Sequence[str], text: str) -> float:
 # What kind of value a question asks for, read from its interrogative words, and what
 # an answer of that kind looks like. First match wins; None when the question asks for
 # no particular kind of value (who / what / why ...).
-_MEASURES = "个名人起次项条处位家所座辆台种届年倍天例件只册本张套架艘头匹份间栋层篇部首封批"
+_MEASURES = "个名人起次项条处位家所座辆台种届年倍天例件只册本张套架艘头匹份间栋层篇部首封批户"
 # A quantity: digits that are not part of a date, or a Chinese numeral with a measure word.
 _NUMERAL = (
     r"((?<![\d.])(?!\d{4}\s*年)\d+(?:[.,]\d+)*(?!\s*[月日号\d.])"
@@ -113,7 +113,12 @@ _NUMERAL = (
 )
 # "多少起" / "几名": the measure word the answer's number must carry (人 also as 名 / 人次).
 _ASKED_MEASURE = re.compile(r"(?:多少|(?<!哪)几)\s*([" + _MEASURES.replace("个", "") + r"])")
+# "多少贫困户" / "多少确诊病例": a counted noun ending in its own measure word.
+_ASKED_NOUN_MEASURE = re.compile(r"(?:多少|(?<!哪)几)(?:个|名|位)?\s*[\u4e00-\u9fff]{1,3}?([户例人])(?![\u4e00-\u9fff]{0,2}[名个位])")
 _MEASURE_ALIASES = {"人": "人名", "名": "名人", "次": "次", "位": "位名人"}
+# "是哪四个" / "哪两年": a list of that many items.
+_NUMERALS = {"两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+_ASKED_ITEMS = re.compile(r"哪([两二三四五六七八九十]|\d{1,2})(?![\d月日号])")
 _EXPECTATIONS = [
     (
         "money",
@@ -135,10 +140,19 @@ _EXPECTATIONS = [(name, re.compile(q, re.I), re.compile(a, re.I)) for name, q, a
 @dataclass(frozen=True)
 class Expectation:
     kind: str
-    pattern: re.Pattern
+    pattern: re.Pattern | None = None
+    items: int = 0  # a list of at least this many items
 
     def satisfied_by(self, text: str) -> bool:
+        if self.items:
+            return enumerated(text) >= self.items
         return bool(self.pattern.search(text))
+
+
+def enumerated(text: str) -> int:
+    """How many items a sentence lists: "甲、乙、丙" -> 3, "“甲”“乙”" -> 2, "甲与乙" -> 2."""
+    quoted = len(re.findall(r"“[^”]{1,30}”", text))
+    return max(1 + text.count("、") + text.count("；"), quoted, 1 + len(re.findall(r"[与和及]", text)))
 
 
 _ASKS_SECTION = re.compile(r"小标题|章节|(这|那|哪)一?(部分|段|节|块).{0,6}(标题|题目)|section (title|heading)|heading of the section|\bheading\b")
@@ -161,7 +175,7 @@ def asks_for_heading(question: str) -> str | None:
 # "哪个区" / "哪条路": the answer names a place of that kind (荷塘区, 新华路).
 # "哪个部门" / "哪家企业": an organisation of that kind (市卫健委, 华为技术有限公司).
 _ASKED_CATEGORY = re.compile(
-    r"哪(?:一|个|座|条|片|家|所|些|几个)?\s*(区|县|镇|乡|街道|村|路|街|部门|单位|机构|公司|企业|分局|支队|大队|派出所|学校|大学|医院)"
+    r"哪(?:一|个|座|条|片|家|所|些|几个)?\s*(城市|省|国家|区|县|镇|乡|街道|村|路|街|部门|单位|机构|公司|企业|分局|支队|大队|派出所|学校|大学|医院)"
 )
 _ASKED_CATEGORY_EN = re.compile(
     r"\b(?:which|what)\s+(district|county|town|township|village|road|street|department|unit|agency|company|"
@@ -175,6 +189,8 @@ _CATEGORY_EN = {
 }
 _ORG = "部|委|厅|局|办|署|院|所|队|中心|公司|集团|单位"
 _CATEGORY_ANSWERS = {
+    "城市": "市",
+    "国家": "国",
     "路": "路|街|大道",
     "街": "街|路|大道",
     "街道": "街道|街|镇|乡",
@@ -191,6 +207,11 @@ _CATEGORY_ANSWERS = {
 
 def expected_answer(question: str) -> Expectation | None:
     """The kind of value `question` asks for (a number, money, a date, a place, ...), if any."""
+    m = _ASKED_ITEMS.search(question)
+    if m:
+        n = _NUMERALS.get(m.group(1)) or int(m.group(1))
+        if n >= 2:
+            return Expectation(f"list:{n}", items=n)
     m = _ASKED_CATEGORY.search(question) or _ASKED_CATEGORY_EN.search(question)
     if m:
         kind = _CATEGORY_EN.get(m.group(1).lower(), m.group(1))
@@ -198,7 +219,7 @@ def expected_answer(question: str) -> Expectation | None:
     for name, asks, looks_like in _EXPECTATIONS:
         if asks.search(question):
             if name == "count":
-                m = _ASKED_MEASURE.search(question)
+                m = _ASKED_MEASURE.search(question) or _ASKED_NOUN_MEASURE.search(question)
                 if m:
                     units = _MEASURE_ALIASES.get(m.group(1), m.group(1))
                     pattern = (

@@ -14,16 +14,16 @@ MAX_K = 50
 
 # Fitted by `docqa eval --calibrate` on the dev split of seeds/questions.jsonl.
 NOT_FOUND_WEIGHTS = {
-    "missing": -5.03,
-    "dense_z": 0.343,
-    "lang": -1.41,
-    "coverage": -1.169,
-    "oov": -2.244,
-    "type_gap": -22.732,
-    "sent_sim_zh": 2.35,
-    "sent_sim_other": 0.105,
-    "sent_cov": 0.1,
-    "bias": 1.1
+    "missing": -5.296,
+    "dense_z": 0.351,
+    "lang": -1.481,
+    "coverage": -2.106,
+    "oov": -2.311,
+    "type_gap": -17.465,
+    "sent_sim_zh": 2.019,
+    "sent_sim_other": 0.06,
+    "sent_cov": 1.566,
+    "bias": 1.43
 }
 
 
