@@ -14,16 +14,16 @@ MAX_K = 50
 
 # Fitted by `docqa eval --calibrate` on the dev split of seeds/questions.jsonl.
 NOT_FOUND_WEIGHTS = {
-    "missing": -5.296,
-    "dense_z": 0.351,
-    "lang": -1.481,
-    "coverage": -2.106,
-    "oov": -2.311,
-    "type_gap": -17.465,
-    "sent_sim_zh": 2.019,
-    "sent_sim_other": 0.06,
-    "sent_cov": 1.566,
-    "bias": 1.43
+    "missing": -5.473,
+    "dense_z": 0.281,
+    "lang": -1.347,
+    "coverage": -2.405,
+    "oov": -2.719,
+    "type_gap": -17.502,
+    "sent_sim_zh": 2.121,
+    "sent_sim_other": 0.414,
+    "sent_cov": 1.711,
+    "bias": 1.694
 }
 
 

@@ -18,6 +18,7 @@ from qa.lexical import LexicalIndex, specific_terms, tokenize
 from qa.normalize import cjk_ratio, normalize_query
 
 _PLACE_SUFFIXES = frozenset("省市区县镇乡村州")
+_YEAR = re.compile(r"(?<![\d.])(?:19|20)\d\d(?![\d.])")
 # "X是谁" / "X叫什么": a question for the holder of a title, and the titles it can ask for.
 _TITLE = (
     r"(?:副|常务|执行)?(?:局长|支队长|大队长|中队长|队长|所长|书记|主任|市长|省长|县长|区长|部长|厅长|"
@@ -273,6 +274,9 @@ class Retriever:
             signals["sent_sim_zh"] = choice.similarity * lang
             signals["sent_sim_other"] = choice.similarity * (1.0 - lang)
             signals["sent_cov"] = coverage(result.terms, low) * lang  # bridged questions: see "coverage"
+            if any(year not in text for year in _YEAR.findall(result.query)):
+                # "2015年的破案率": a sentence about other years does not answer for this one.
+                signals["missing"] = 1.0
         heading = asks_for_heading(result.query) if result.passages else None
         if heading is not None:
             title = self.units[0].section if self.units else ""

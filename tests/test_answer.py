@@ -86,3 +86,19 @@ def leaders(tmp_path):
 )
 def test_a_title_the_document_never_uses_counts_against_an_answer(leaders, question, missing):
     assert leaders.ask(question).signals["missing"] == missing
+
+
+@pytest.mark.parametrize(
+    "question, missing",
+    [
+        ("2019年发案总量下降了多少？", 0.0),
+        ("How much did crime fall by 2019?", 0.0),
+        ("2021年发案总量下降了多少？", 1.0),  # the document gives 2019 against 2015, nothing for 2021
+        ("How much did crime fall in 2021?", 1.0),
+    ],
+)
+def test_a_year_the_answer_sentence_does_not_give_counts_against_it(tmp_path, question, missing):
+    path = tmp_path / "doc.txt"
+    path.write_text("治安\n\n2019年全市刑事发案总量较2015年下降了31.16%。2021年以后另有规划。\n", encoding="utf-8")
+    idx = qa.load_index(path, encoder=HashEncoder(), settings=Settings(home=tmp_path / "home"))
+    assert idx.ask(question).signals["missing"] == missing
