@@ -112,9 +112,9 @@ _NUMERAL = (
     r"|[一二两三四五六七八九十百千万亿几]+[" + _MEASURES + r"]|[十百千万亿]余)"
 )
 # "多少起" / "几名": the measure word the answer's number must carry (人 also as 名 / 人次).
-_ASKED_MEASURE = re.compile(r"(?:多少|(?<!哪)几)\s*([" + _MEASURES.replace("个", "") + r"])")
+_ASKED_MEASURE = re.compile(r"(?:多少|(?<![哪这那近前])几)\s*([" + _MEASURES.replace("个", "") + r"])")
 # "多少贫困户" / "多少确诊病例": a counted noun ending in its own measure word.
-_ASKED_NOUN_MEASURE = re.compile(r"(?:多少|(?<!哪)几)(?:个|名|位)?\s*[\u4e00-\u9fff]{1,3}?([户例人])(?![\u4e00-\u9fff]{0,2}[名个位])")
+_ASKED_NOUN_MEASURE = re.compile(r"(?:多少|(?<![哪这那近前])几)(?:个|名|位)?\s*[\u4e00-\u9fff]{1,3}?([户例人])(?![\u4e00-\u9fff]{0,2}[名个位])")
 _MEASURE_ALIASES = {"人": "人名", "名": "名人", "次": "次", "位": "位名人"}
 # "是哪四个" / "哪两年": a list of that many items.
 _NUMERALS = {"两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
@@ -122,7 +122,7 @@ _ASKED_ITEMS = re.compile(r"哪([两二三四五六七八九十]|\d{1,2})(?![\d�
 _EXPECTATIONS = [
     (
         "money",
-        r"多少钱|花了多少|花费|投资.{0,8}多少|投入.{0,8}多少|金额|资金|多少亿|多少万元|how much money|cost|spend|spent|invest|budget|worth",
+        r"多少钱|花了多少|花费|投资.{0,8}多少|投入.{0,8}多少|金额|资金|多少亿|多少万元|how much money|\bcost|\bspen[dt]\b|\binvest(?:s|ed|ing|ment|ments)?\b|\bbudget|\bworth\b",
         r"\d[\d.,]*\s*(亿|万|千)?\s*(元|美元|块)|[亿万]元|\$\s*\d",
     ),
     ("percent", r"百分之|百分比|多少%|比例|率(是|为|达到?|有)?多少|\bpercent|percentage|\brate\b", r"\d[\d.]*\s*%|百分之"),
@@ -132,7 +132,7 @@ _EXPECTATIONS = [
         r"哪一?天|几月几[日号]|哪个月|什么时候|何时|什么时间|\bwhen\b|what date|which day",
         r"\d{1,2}\s*月|\d{4}\s*年|年初|年底|年末|以来|\d{1,2}\s*日|\b(january|february|march|april|may|june|july|august|september|october|november|december)\b",
     ),
-    ("count", r"多少|(?<!哪)几[个名人起次项条处位家所座辆台种届年倍天例件只万千百十]|how many|how much|number of", _NUMERAL),
+    ("count", r"多少|(?<![哪这那近前])几[个名人起次项条处位家所座辆台种届年倍天例件只万千百十]|how many|how much|number of", _NUMERAL),
 ]
 _EXPECTATIONS = [(name, re.compile(q, re.I), re.compile(a, re.I)) for name, q, a in _EXPECTATIONS]
 

@@ -14,16 +14,16 @@ MAX_K = 50
 
 # Fitted by `docqa eval --calibrate` on the dev split of seeds/questions.jsonl.
 NOT_FOUND_WEIGHTS = {
-    "missing": -5.473,
-    "dense_z": 0.281,
-    "lang": -1.347,
-    "coverage": -2.405,
-    "oov": -2.719,
-    "type_gap": -17.502,
-    "sent_sim_zh": 2.121,
-    "sent_sim_other": 0.414,
-    "sent_cov": 1.711,
-    "bias": 1.694
+    "missing": -5.466,
+    "dense_z": 0.288,
+    "lang": -1.331,
+    "coverage": -2.406,
+    "oov": -2.774,
+    "type_gap": -17.921,
+    "sent_sim_zh": 2.075,
+    "sent_sim_other": 0.401,
+    "sent_cov": 1.699,
+    "bias": 1.7
 }
 
 

@@ -15,7 +15,7 @@ from qa import store
 from qa.answer import Answer
 from qa.config import BUNDLED_DOCUMENT, RetrievalConfig, Settings
 from qa.corpus import Document, Sentence, Unit, content_hash, read_document
-from qa.lexical import LexicalIndex
+from qa.lexical import TOKENIZER_VERSION, LexicalIndex
 from qa.retrieval import Retriever
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,11 @@ class DocumentIndex:
                 "format_version": store.FORMAT_VERSION,
                 "encoder": {"name": self.encoder.name, "dim": self.encoder.dim},
                 "document": {"path": doc.path, "sha256": doc.sha256, "title": doc.title},
-                "build": {"max_passage_chars": self.settings.max_passage_chars, "section_context": ctx},
+                "build": {
+                    "max_passage_chars": self.settings.max_passage_chars,
+                    "section_context": ctx,
+                    "tokenizer": TOKENIZER_VERSION,
+                },
                 "counts": {"passages": n, "sentences": int(self._retriever.sentence_vectors.shape[0])},
                 "sentence_keys": keys[n:],
                 "repairs": [r.__dict__ for r in doc.repairs],
@@ -212,7 +216,11 @@ class DocumentIndex:
         if (manifest.get("document") or {}).get("sha256") != document.sha256:
             raise store.IndexCorrupt("the document changed since the index was built")
         build = manifest.get("build") or {}
-        want = {"max_passage_chars": settings.max_passage_chars, "section_context": settings.retrieval.section_context}
+        want = {
+            "max_passage_chars": settings.max_passage_chars,
+            "section_context": settings.retrieval.section_context,
+            "tokenizer": TOKENIZER_VERSION,
+        }
         if build != want:
             raise store.IndexCorrupt(f"index was built with {build}, settings now are {want}")
         store.verify_digests(version, manifest)

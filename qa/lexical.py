@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import re
 import unicodedata
@@ -19,9 +20,14 @@ _WORD = re.compile(r"\w", re.UNICODE)
 _STOPWORDS = frozenset(
     """的 了 是 在 和 与 及 或 等 对 把 被 从 向 为 以 于 之 其 这 那 有 也 都 就 而 并 又 还 个 中 上 下
     吗 呢 吧 啊 哪 哪些 哪个 什么 多少 几 怎么 怎样 如何 为什么 谁 是否 请问 一下 一共 共 到底 呀 么
+    哪家 哪位 哪里 哪儿 哪年 哪天 啥 咋 咋样 怎么样 那些 这些 那个 这个 有没有 是不是 能不能
     a an the of to in on at for by with and or is are was were be been what which who whom how
     many much when where why did does do has have had it its this that these those""".split()
 )
+
+
+# Changes with the stop words: an index whose keywords were cut differently is rebuilt.
+TOKENIZER_VERSION = hashlib.sha256(" ".join(sorted(_STOPWORDS)).encode("utf-8")).hexdigest()[:12]
 
 
 @functools.lru_cache(maxsize=1)

@@ -41,9 +41,25 @@ def test_the_kind_of_value_asked_for_and_what_answers_it(question, kind, yes, no
     assert not expect.satisfied_by(no)
 
 
-@pytest.mark.parametrize("question", ["为什么要开展扫黑除恶？", "株洲公安的总目标是什么？", "怎样防控疫情？"])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "为什么要开展扫黑除恶？",
+        "株洲公安的总目标是什么？",
+        "怎样防控疫情？",
+        "这几年有没有出过特大车祸？",  # 这几年 is "these years", not a count of years
+        "What honour did the criminal investigation brigade receive?",  # investigation is no investment
+    ],
+)
 def test_questions_without_a_kind_of_value(question):
     assert expected_answer(question) is None
+
+
+def test_colloquial_question_words_are_not_keywords():
+    from qa.lexical import tokenize
+
+    assert tokenize("文里那些照片是哪家给的？") == ["文里", "照片", "给"]
+    assert "啥" not in tokenize("在天上巡逻那一招叫啥？")
 
 
 def _candidate(texts, sims):

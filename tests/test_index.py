@@ -101,6 +101,16 @@ def test_changed_build_settings_rebuild(doc, settings):
     assert all(len(u.text) <= 20 for u in index.units)
 
 
+def test_index_cut_into_words_by_another_tokenizer_is_rebuilt(doc, settings, monkeypatch):
+    first = open_index(doc, encoder=HashEncoder(), settings=settings)
+    monkeypatch.setattr("qa.index.TOKENIZER_VERSION", "older-stopwords")
+    encoder = HashEncoder()
+    index = open_index(doc, encoder=encoder, settings=settings)
+    assert index.build_report.rebuilt and "tokenizer" in index.build_report.reason
+    assert index.version_dir != first.version_dir
+    assert encoder.encoded == []  # only the keywords changed: every vector comes from the cache
+
+
 def test_rebuild_flag(doc, settings):
     open_index(doc, encoder=HashEncoder(), settings=settings)
     index = open_index(doc, encoder=HashEncoder(), settings=settings, rebuild=True)
