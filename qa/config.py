@@ -23,7 +23,7 @@ NOT_FOUND_WEIGHTS = {
     "sent_sim_zh": 2.075,
     "sent_sim_other": 0.401,
     "sent_cov": 1.699,
-    "bias": 1.7
+    "bias": 1.766
 }
 
 

@@ -340,7 +340,7 @@ def fit_not_found(
     *,
     l2: float = 1.0,
     steps: int = 4000,
-    max_wrongly_rejected: float = 0.04,
+    max_wrongly_rejected: float = 0.02,
     per_language: bool = False,
 ) -> dict:
     """The not-found model (see `fit_logistic`); with `per_language`, one for Chinese questions and one for others.
@@ -365,7 +365,7 @@ def fit_not_found(
 
 
 def fit_logistic(
-    records: Sequence[Record], *, l2: float = 1.0, steps: int = 4000, max_wrongly_rejected: float = 0.04
+    records: Sequence[Record], *, l2: float = 1.0, steps: int = 4000, max_wrongly_rejected: float = 0.02
 ) -> dict[str, float]:
     """Fit the not-found logistic model on evaluated records (use the dev split only).
 
