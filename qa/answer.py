@@ -249,6 +249,8 @@ def choose_sentence(
     lexical_weight: float = 0.3,
     expect: Expectation | None = None,
     type_penalty: float = 0.3,
+    lead_penalty: float = 0.1,
+    lead_chars: int = 30,
 ) -> SentenceChoice | None:
     """Pick the sentence that best answers, among the top passages.
 
@@ -257,6 +259,10 @@ def choose_sentence(
             the sentences' cosine similarities to the question, passage text).
         terms: the question's words.
         expect: the kind of value asked for; sentences without one are penalised.
+        lead_penalty: taken off a passage's short first sentence (at most `lead_chars`,
+            in a passage of three or more): "近5年来，株洲公安力推改革，佳绩频传。" sums up
+            what the next sentences say, and those are what a question asks for (dev split:
+            answer accuracy 0.786 -> 0.796).
 
     Returns:
         The best sentence, extended by the next one when it is too short to stand
@@ -268,6 +274,8 @@ def choose_sentence(
         for j, s in enumerate(sentences):
             sim = float(sims[j]) if j < len(sims) else 0.0
             score = sim + lexical_weight * coverage(terms, s.text) + passage_weight * pscore
+            if j == 0 and len(sentences) >= 3 and len(s.text) <= lead_chars:
+                score -= lead_penalty  # a short opening line announces the topic, the next ones answer
             end = s.start + len(s.text)
             if len(s.text) < 12 and j + 1 < len(sentences):  # too short to answer alone
                 nxt = sentences[j + 1]

@@ -118,3 +118,12 @@ def test_a_year_the_answer_sentence_does_not_give_counts_against_it(tmp_path, qu
     path.write_text("治安\n\n2019年全市刑事发案总量较2015年下降了31.16%。2021年以后另有规划。\n", encoding="utf-8")
     idx = qa.load_index(path, encoder=HashEncoder(), settings=Settings(home=tmp_path / "home"))
     assert idx.ask(question).signals["missing"] == missing
+
+
+def test_a_short_opening_line_gives_way_to_the_sentence_that_says_what_happened():
+    lead = "近5年来，株洲公安力推改革，佳绩频传。"
+    cand = _candidate([lead, "市局连续3年斩获全省优秀重点改革项目。", "全局营造改革氛围。"], [0.88, 0.83, 0.80])
+    assert choose_sentence([cand], ["改革"]).sentence.text != lead
+    assert choose_sentence([cand], ["改革"], lead_penalty=0.0).sentence.text == lead
+    two = _candidate([lead, "市局连续3年斩获全省优秀重点改革项目。"], [0.88, 0.83])  # too short a passage to have a lead
+    assert choose_sentence([two], ["改革"]).sentence.text == lead
