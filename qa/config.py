@@ -14,16 +14,16 @@ MAX_K = 50
 
 # Fitted by `docqa eval --calibrate` on the dev split of seeds/questions.jsonl.
 NOT_FOUND_WEIGHTS = {
-    "missing": -5.466,
-    "dense_z": 0.288,
-    "lang": -1.331,
-    "coverage": -2.406,
-    "oov": -2.774,
-    "type_gap": -17.921,
-    "sent_sim_zh": 2.075,
-    "sent_sim_other": 0.401,
-    "sent_cov": 1.699,
-    "bias": 1.766
+    "missing": -5.449,
+    "dense_z": 0.271,
+    "lang": -1.216,
+    "coverage": -2.354,
+    "oov": -2.717,
+    "type_gap": -17.831,
+    "sent_sim_zh": 1.999,
+    "sent_sim_other": 0.476,
+    "sent_cov": 1.728,
+    "bias": 1.694
 }
 
 
