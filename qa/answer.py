@@ -156,7 +156,8 @@ def enumerated(text: str) -> int:
 
 
 _ASKS_SECTION = re.compile(r"小标题|章节|(这|那|哪)一?(部分|段|节|块).{0,6}(标题|题目)|section (title|heading)|heading of the section|\bheading\b")
-_ASKS_TITLE = re.compile(r"标题|题目|题为|\btitle\b|headline|subtitle|副标题")
+# English "title" is a heading only as "the title" / "title of": "which national title" is an honour.
+_ASKS_TITLE = re.compile(r"标题|题目|题为|\b(?:the|its|article'?s|report'?s)\s+(?:main\s+)?title\b|\btitle of\b|headline|subtitle|副标题", re.I)
 
 
 def asks_for_heading(question: str) -> str | None:

@@ -127,3 +127,20 @@ def test_a_short_opening_line_gives_way_to_the_sentence_that_says_what_happened(
     assert choose_sentence([cand], ["改革"], lead_penalty=0.0).sentence.text == lead
     two = _candidate([lead, "市局连续3年斩获全省优秀重点改革项目。"], [0.88, 0.83])  # too short a passage to have a lead
     assert choose_sentence([two], ["改革"]).sentence.text == lead
+
+
+@pytest.mark.parametrize(
+    "question, heading",
+    [
+        ("这篇报道的标题是什么？", "title"),
+        ("What is the title of the article?", "title"),
+        ("What is the subtitle of this article", "title"),
+        ("这一部分的小标题是什么？", "section"),
+        ("Which national title did Zhuzhou manage to keep?", None),  # an honour, not a heading
+        ("支队获得了什么称号？", None),
+    ],
+)
+def test_questions_for_a_heading(question, heading):
+    from qa.answer import asks_for_heading
+
+    assert asks_for_heading(question) == heading
