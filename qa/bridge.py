@@ -40,9 +40,31 @@ def _stem(word: str) -> str:
     return word
 
 
+# British spellings, as CC-CEDICT glosses in American English ("honour" -> "honor").
+_BRITISH = {
+    "centre": "center", "centres": "centers", "defence": "defense", "offence": "offense", "licence": "license",
+    "programme": "program", "programmes": "programs", "organise": "organize", "organised": "organized",
+    "organisation": "organization", "organisations": "organizations", "recognise": "recognize",
+    "recognised": "recognized", "modernise": "modernize", "modernisation": "modernization",
+    "specialise": "specialize", "specialised": "specialized", "criticise": "criticize", "analyse": "analyze",
+    "travelled": "traveled", "jewellery": "jewelry", "catalogue": "catalog", "dialogue": "dialog", "tyre": "tire",
+}
+_NOT_BRITISH_OUR = frozenset("detour contour devour".split())
+
+
+def _american(word: str) -> str:
+    if word in _BRITISH:
+        return _BRITISH[word]
+    m = re.match(r"^([a-z]{3,})our(s|ed|ing|ite|ites|able)?$", word)  # honour, labours, favoured
+    if m and m.group(1) + "our" not in _NOT_BRITISH_OUR:
+        return f"{m.group(1)}or{m.group(2) or ''}"
+    return word
+
+
 def english_words(text: str) -> list[str]:
-    """The content words of an English text, lower-cased and stemmed."""
-    return [_stem(w) for w in _WORD.findall(text.lower().replace("’", "'")) if w not in _STOP and len(w) > 1]
+    """The content words of an English text, lower-cased, in American spelling, stemmed."""
+    words = (re.sub(r"'s?$", "", w) for w in _WORD.findall(text.lower().replace("’", "'")))
+    return [_stem(_american(w)) for w in words if w not in _STOP and len(w) > 1]
 
 
 def _dictionary_path() -> Path | None:
@@ -134,6 +156,11 @@ class Bridge:
         targets: dict[str, set[str]] = defaultdict(set)
         for word in vocabulary:
             entry = cedict.get(word)
+            if entry is None and len(word) >= 2:
+                # A name CC-CEDICT lacks (荷塘) is still spelled by its characters' pinyin.
+                syllables = [cedict[c][1] if c in cedict else "" for c in word]
+                if all(x.isalpha() for x in syllables):
+                    targets["".join(syllables)].add(word)
             if entry is None or len(word) < 2:
                 continue
             definitions, pinyin = entry

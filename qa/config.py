@@ -14,16 +14,16 @@ MAX_K = 50
 
 # Fitted by `docqa eval --calibrate` on the dev split of seeds/questions.jsonl.
 NOT_FOUND_WEIGHTS = {
-    "missing": -5.449,
-    "dense_z": 0.271,
-    "lang": -1.216,
-    "coverage": -2.354,
-    "oov": -2.717,
-    "type_gap": -17.831,
-    "sent_sim_zh": 1.999,
-    "sent_sim_other": 0.476,
-    "sent_cov": 1.728,
-    "bias": 1.694
+    "missing": -5.28202,
+    "dense_z": 0.25125,
+    "lang": -1.2563,
+    "coverage": -0.74066,
+    "oov": -1.19268,
+    "type_gap": -17.69144,
+    "sent_sim_zh": 2.04032,
+    "sent_sim_other": 0.60318,
+    "sent_cov": 1.63229,
+    "bias": 0.29777
 }
 
 

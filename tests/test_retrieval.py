@@ -211,3 +211,18 @@ def test_module_level_ask_uses_bundled_document(monkeypatch):
     assert len(a.passages) == 3
     assert any("45561" in p.text for p in a.passages)
     monkeypatch.setattr(qa.api, "_default", None)
+
+
+def test_english_words_drop_possessives_and_read_british_spelling():
+    from qa.bridge import english_words
+
+    assert english_words("the Hetang branch's honours") == ["hetang", "branch", "honor"]
+    assert english_words("four hours at the city centre") == ["four", "hour", "city", "center"]
+
+
+def test_a_place_name_missing_from_the_dictionary_is_reached_by_its_pinyin():
+    from qa.bridge import Bridge
+
+    bridge = Bridge(["荷塘", "分局", "荣誉"])
+    assert "荷塘" in bridge.translate("What honour did the Hetang branch receive?")
+    assert "荣誉" in bridge.translate("What honour did the Hetang branch receive?")
