@@ -51,8 +51,9 @@ class RetrievalConfig:
     # Logistic weights of the not-found decision over `Retriever._signals` (fitted on dev).
     not_found_weights: dict = field(default_factory=lambda: dict(NOT_FOUND_WEIGHTS))
     not_found_threshold: float = 0.0  # shift of the decision: > 0 rejects more
-    # A Chinese question none of whose words the document has is off-topic unless its
-    # best passage stands this many standard deviations above the rest (dev split).
+    # A question none of whose words the document has (directly or through the English
+    # bridge) is off-topic unless its best passage stands this many standard deviations
+    # above the rest (dev split).
     off_topic_z: float = 3.0
     section_context: bool = True  # embed and index "section + text", not the text alone
 

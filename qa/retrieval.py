@@ -323,13 +323,11 @@ def not_found_evidence(signals: dict[str, float], config: RetrievalConfig) -> fl
     if "zh" in w or "other" in w:
         w = w.get("zh" if signals.get("lang", 0.0) >= 0.5 else "other", {})
     z = w.get("bias", 0.0) + sum(w.get(name, 0.0) * value for name, value in signals.items())
-    if (
-        signals.get("lang", 0.0) >= 0.5
-        and signals.get("oov", 0.0) >= 0.999
-        and signals.get("dense_z", 0.0) < config.off_topic_z
-    ):
-        # Not one word of the question occurs in the document, and no passage stands
-        # out for the dense model either: an off-topic question ("今天天气怎么样？").
+    if signals.get("oov", 0.0) >= 0.999 and signals.get("dense_z", 0.0) < config.off_topic_z:
+        # Not one word of the question occurs in the document (for an English question
+        # on a Chinese one: not one reaches it through the dictionary), and no passage
+        # stands out for the dense model either: an off-topic question ("今天天气怎么样？",
+        # "How do I bake bread?").
         z = min(z, -1.0)
     return float(z - config.not_found_threshold)
 
