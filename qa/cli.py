@@ -193,7 +193,7 @@ def cmd_eval(args) -> int:
     if args.calibrate:
         report = evaluate(questions, index=index, retrievers=["hybrid"], split=args.split or "dev")
         weights = fit_not_found(report.records["hybrid"])
-        rounded = lambda d: {k: rounded(v) if isinstance(v, dict) else round(v, 3) for k, v in d.items()}  # noqa: E731
+        rounded = lambda d: {k: rounded(v) if isinstance(v, dict) else round(v, 5) for k, v in d.items()}  # noqa: E731
         print(json.dumps(rounded(weights), indent=4))
         return EXIT_OK
     report = evaluate(questions, index=index, retrievers=retrievers, split=args.split)
