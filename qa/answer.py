@@ -252,6 +252,7 @@ def choose_sentence(
     type_penalty: float = 0.3,
     lead_penalty: float = 0.1,
     lead_chars: int = 30,
+    char_weight: float = 0.2,
 ) -> SentenceChoice | None:
     """Pick the sentence that best answers, among the top passages.
 
@@ -260,6 +261,9 @@ def choose_sentence(
             the sentences' cosine similarities to the question, passage text).
         terms: the question's words.
         expect: the kind of value asked for; sentences without one are penalised.
+        char_weight: weight of the share of the question's Chinese characters (of its
+            words) that the sentence holds: a paraphrase shares characters more often
+            than words (dev split: answer accuracy 0.801 -> 0.816).
         lead_penalty: taken off a passage's short first sentence (at most `lead_chars`,
             in a passage of three or more): "近5年来，株洲公安力推改革，佳绩频传。" sums up
             what the next sentences say, and those are what a question asks for (dev split:
@@ -271,10 +275,13 @@ def choose_sentence(
     """
     best: SentenceChoice | None = None
     best_any = best_typed = None
+    qchars = {c for c in "".join(terms) if "\u4e00" <= c <= "\u9fff"}
     for idx, pscore, sentences, sims, text in candidates:
         for j, s in enumerate(sentences):
             sim = float(sims[j]) if j < len(sims) else 0.0
             score = sim + lexical_weight * coverage(terms, s.text) + passage_weight * pscore
+            if qchars:  # characters carry a paraphrase that words miss (毒品大案 / 贩毒案)
+                score += char_weight * sum(c in s.text for c in qchars) / len(qchars)
             if j == 0 and len(sentences) >= 3 and len(s.text) <= lead_chars:
                 score -= lead_penalty  # a short opening line announces the topic, the next ones answer
             end = s.start + len(s.text)

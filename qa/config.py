@@ -14,16 +14,16 @@ MAX_K = 50
 
 # Fitted by `docqa eval --calibrate` on the dev split of seeds/questions.jsonl.
 NOT_FOUND_WEIGHTS = {
-    "missing": -5.28202,
-    "dense_z": 0.25125,
-    "lang": -1.2563,
-    "coverage": -0.74066,
-    "oov": -1.19268,
-    "type_gap": -17.69144,
-    "sent_sim_zh": 2.04032,
-    "sent_sim_other": 0.60318,
-    "sent_cov": 1.63229,
-    "bias": 0.29777
+    "missing": -5.3067,
+    "dense_z": 0.27852,
+    "lang": -1.20406,
+    "coverage": -0.34553,
+    "oov": -1.22243,
+    "type_gap": -15.81699,
+    "sent_sim_zh": 2.20181,
+    "sent_sim_other": 0.55896,
+    "sent_cov": 1.09222,
+    "bias": 0.20507
 }
 
 

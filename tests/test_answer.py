@@ -144,3 +144,11 @@ def test_questions_for_a_heading(question, heading):
     from qa.answer import asks_for_heading
 
     assert asks_for_heading(question) == heading
+
+
+def test_a_paraphrase_finds_its_sentence_through_shared_characters():
+    # "毒品大案" is not a word of either sentence, but 毒 and 案 are characters of the right one.
+    cand = _candidate(["株洲侦办了一批要案。", "先后破获部督“3·8”贩毒案。", "全年开展多次行动。"], [0.85, 0.85, 0.80])
+    terms = ["公安部", "督办", "毒品", "大案"]
+    assert "贩毒" in choose_sentence([cand], terms, lead_penalty=0.0).sentence.text
+    assert "贩毒" not in choose_sentence([cand], terms, lead_penalty=0.0, char_weight=0.0).sentence.text
