@@ -190,6 +190,8 @@ _CATEGORY_EN = {
 }
 _ORG = "部|委|厅|局|办|署|院|所|队|中心|公司|集团|单位"
 _CATEGORY_ANSWERS = {
+    "区": "区|分局",  # a district's police branch bears its name (荷塘分局 of 荷塘区)
+    "县": "县|分局",
     "城市": "市",
     "国家": "国",
     "路": "路|街|大道",
