@@ -22,7 +22,7 @@ _YEAR = re.compile(r"(?<![\d.])(?:19|20)\d\d(?![\d.])")
 # "X是谁" / "X叫什么": a question for the holder of a title, and the titles it can ask for.
 _TITLE = (
     r"(?:副|常务|执行)?(?:局长|支队长|大队长|中队长|队长|所长|书记|主任|市长|省长|县长|区长|部长|厅长|"
-    r"政委|处长|科长|院长|校长|主席|总经理|经理|董事长|总裁|教导员|秘书长|主编|编辑|记者)"
+    r"政委|处长|科长|院长|校长|主席|总经理|经理|董事长|总裁|教导员|秘书长)"
 )
 _ASKS_TITLE_HOLDER = re.compile(r"(" + _TITLE + r")(?:是谁|是哪位|叫什么|叫啥|姓什么|的名字|的姓名)|谁(?:是|担任)(" + _TITLE + r")")
 STAGES = ("normalise", "encode", "lexical", "dense", "fusion", "answer")
