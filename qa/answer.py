@@ -118,7 +118,12 @@ _ASKED_NOUN_MEASURE = re.compile(r"(?:多少|(?<![哪这那近前])几)(?:个|�
 _MEASURE_ALIASES = {"人": "人名", "名": "名人", "次": "次", "位": "位名人"}
 # "是哪四个" / "哪两年": a list of that many items.
 _NUMERALS = {"两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
-_ASKED_ITEMS = re.compile(r"哪([两二三四五六七八九十]|\d{1,2})(?![\d月日号])")
+_ASKED_ITEMS = re.compile(
+    r"哪([两二三四五六七八九十]|\d{1,2})(?![\d月日号])"
+    r"|\b(?:which|what)\s+(?:are|were)?\s*(?:the\s+)?(two|three|four|five|six|seven|eight|nine|ten)\b",
+    re.I,
+)
+_NUMERALS.update({"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10})
 _EXPECTATIONS = [
     (
         "money",
@@ -212,7 +217,8 @@ def expected_answer(question: str) -> Expectation | None:
     """The kind of value `question` asks for (a number, money, a date, a place, ...), if any."""
     m = _ASKED_ITEMS.search(question)
     if m:
-        n = _NUMERALS.get(m.group(1)) or int(m.group(1))
+        word = (m.group(1) or m.group(2)).lower()
+        n = _NUMERALS.get(word) or int(word)
         if n >= 2:
             return Expectation(f"list:{n}", items=n)
     m = _ASKED_CATEGORY.search(question) or _ASKED_CATEGORY_EN.search(question)
