@@ -127,13 +127,15 @@ def main():
         if set(it) != FIELDS:
             err(qid, "fields %s != %s" % (sorted(it), sorted(FIELDS)))
             continue
-        if it["id"] in seen_ids or not re.fullmatch(r"[qdh]\d{3}", it["id"]):
-            err(qid, "id must be unique and look like q001 (both splits), d001 (dev only) or h001 (test only)")
+        if it["id"] in seen_ids or not re.fullmatch(r"[qdhj]\d{3}", it["id"]):
+            err(qid, "id must be unique and look like q001 (both splits), d001 / h001 (dev only) or j001 (test only)")
         seen_ids.add(it["id"])
         if it["id"].startswith("d") and it["split"] != "dev":
             err(qid, "d-ids are dev-only questions")
-        if it["id"].startswith("h") and it["split"] != "test":
-            err(qid, "h-ids are test-only questions")
+        if it["id"][0] in "dh" and it["split"] != "dev":
+            err(qid, "d- and h-ids are dev-only questions")
+        if it["id"].startswith("j") and it["split"] != "test":
+            err(qid, "j-ids are test-only questions")
         q, answers, typ, split = (it["question"], it["answers"], it["type"],
                                   it["split"])
         if not isinstance(q, str) or not q.strip():
@@ -197,8 +199,8 @@ def main():
             % (by_type["unanswerable"], MIN_UNANSWERABLE))
     for t in TYPES:
         d, s = by_ts[(t, "dev")], by_ts[(t, "test")]
-        # The dev split is larger (q-ids split 50/50, plus the dev-only d-ids; the
-        # h-ids, test only, were written without sight of the engine);
+        # The dev split is larger (q-ids split 50/50, plus the dev-only d- and h-ids;
+        # the test-only j-ids were written without sight of the engine);
         # every type must still be in both splits.
         if d == 0 or s == 0:
             err("all", "type %s missing from a split: dev=%d test=%d" % (t, d, s))
