@@ -144,9 +144,16 @@ class Retriever:
         if not m or len(self.units) > 20_000:
             return []
         title = m.group(1) or m.group(2)
-        if re.search(r"(?<![副常执])" + re.escape(title), self._text()):
-            return []
-        return [title]
+        start = m.start(1) if m.group(1) else m.start(2)
+        # The unit the title belongs to, when the question names it right before the
+        # title (政治部主任, 交警支队长): the document must name that holder, not another 主任.
+        words = tokenize(query[:start])
+        unit = words[-1] if words and query[:start].endswith(words[-1]) and len(words[-1]) >= 2 else ""
+        text = self._text()
+        for name in ([unit + title] if unit else []) + [title]:
+            if not re.search(r"(?<![副常执])" + re.escape(name), text):
+                return [name]
+        return []
 
     def _signals(self, query, terms, groups, top, order, dp, ds, dense_c, lang) -> dict[str, float]:
         """Features of the best match that tell an answer from a near miss.

@@ -101,6 +101,7 @@ def leaders(tmp_path):
         ("谁是副市长？", 0.0),
         ("市公安局副局长是谁？", 1.0),  # no deputy director anywhere in the document
         ("株洲市长叫什么名字？", 1.0),  # 市长 only inside 副市长: a deputy is not the mayor
+        ("市公安局政治部主任是谁？", 1.0),  # the document names no 政治部 head (nor any 主任)
     ],
 )
 def test_a_title_the_document_never_uses_counts_against_an_answer(leaders, question, missing):
