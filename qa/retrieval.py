@@ -18,6 +18,15 @@ from qa.lexical import LexicalIndex, specific_terms, tokenize
 from qa.normalize import cjk_ratio, normalize_query
 
 _PLACE_SUFFIXES = frozenset("省市区县镇乡村州")
+# "第一张配图" / "最后一张照片" / "the second picture": a photo named by its position.
+_PHOTO_AT = re.compile(
+    r"(?:第([一二三四五六七八九十]|\d{1,2})|(最后一?|末))\s*[张幅]\s*(?:配图|照片|图片|相片|插图|图)"
+    r"|\b(first|second|third|fourth|fifth|last)\s+(?:photo|picture|image|photograph)s?\b",
+    re.I,
+)
+_ORDINALS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10,
+             "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
+_ORDINALS.update({str(n): n for n in range(1, 100)})
 _YEAR = re.compile(r"(?<![\d.])(?:19|20)\d\d(?![\d.])")
 # "X是谁" / "X叫什么": a question for the holder of a title, and the titles it can ask for.
 _TITLE = (
@@ -124,6 +133,19 @@ class Retriever:
             self._doc_text = "\n".join(_norm_text(f"{u.section}\n{u.text}") for u in self.units)
         return self._doc_text
 
+    def _photo_by_position(self, query: str) -> int | None:
+        """The caption a question points at by position ("第二张照片", "the last photo"), if any."""
+        m = _PHOTO_AT.search(query)
+        if not m:
+            return None
+        captions = [i for i, u in enumerate(self.units) if u.kind == "caption"]
+        word = next(g for g in m.groups() if g).lower()
+        if word in ("最后", "最后一", "末", "last"):
+            pos = len(captions) - 1
+        else:
+            pos = _ORDINALS.get(word, 0) - 1
+        return captions[pos] if 0 <= pos < len(captions) else None
+
     def _names_place(self, term: str) -> bool:
         """Whether the document mentions a place name, with or without its administrative suffix.
 
@@ -222,6 +244,9 @@ class Retriever:
 
         t = time.perf_counter()
         cand = list(dict.fromkeys([int(i) for i in hits.ids] + [int(i) for i in _top_indices(lex, n_cand) if lex[i] > 0]))
+        photo = self._photo_by_position(query) if config.mode == "hybrid" else None
+        if photo is not None and photo not in cand:
+            cand.append(photo)
         if config.mode == "bm25":
             cand.sort()  # ties among keyword scores fall back to reading order, not to the dense side
         dense_p = dict(zip((int(i) for i in hits.ids), (float(s) for s in hits.scores)))
@@ -238,6 +263,9 @@ class Retriever:
         dense_c = (dp + config.sentence_weight * ds) / (1.0 + config.sentence_weight)
         lx = np.array([lex[i] for i in cand], dtype=np.float32)
         fused = _fuse(dense_c, lx, wl, config)
+        if photo is not None:  # "第一张配图": that caption, whatever the words say
+            fused = np.minimum(fused, 0.999)
+            fused[cand.index(photo)] = 1.0
         order = np.argsort(-fused, kind="stable")[:k]
         top = [cand[j] for j in order]
         passages = [
@@ -255,6 +283,8 @@ class Retriever:
             for i, j in zip(top, order)
         ]
         signals = self._signals(query, terms, groups, top, order, dp, ds, dense_c, lang)
+        if photo is not None and top and top[0] == photo:
+            signals["photo"] = 1.0
         timings["fusion"] = time.perf_counter() - t
         return SearchResult(query, terms, passages, top, fused[order], sims, signals, timings)
 
@@ -298,6 +328,14 @@ class Retriever:
                     confidence=0.9, passage_id=best.id, matched_terms=[], evidence=2.0, signals=signals,
                     timings=dict(result.timings),
                 )
+        if signals.get("photo"):  # a photo named by its position: its caption is the answer
+            caption = result.passages[0]
+            result.timings["answer"] = time.perf_counter() - t
+            return Answer(
+                question=question.strip(), found=True, text=caption.text, passages=result.passages,
+                confidence=0.9, passage_id=caption.id, start=0, end=len(caption.text), matched_terms=[],
+                evidence=2.0, signals=signals, timings=dict(result.timings),
+            )
         evidence = not_found_evidence(signals, config)
         confidence = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, evidence))))
         found = evidence >= 0.0 and choice is not None

@@ -157,3 +157,40 @@ def test_a_paraphrase_finds_its_sentence_through_shared_characters():
     terms = ["公安部", "督办", "毒品", "大案"]
     assert "贩毒" in choose_sentence([cand], terms, lead_penalty=0.0).sentence.text
     assert "贩毒" not in choose_sentence([cand], terms, lead_penalty=0.0, char_weight=0.0).sentence.text
+
+
+PHOTOS = SMALL_ZH_DOC + """
+▲2018年1月5日，市公安局与华为公司签署合作协议。
+
+基础建设
+
+投入2亿元建成驾驶人考试中心。
+
+▲2020年9月8日，支队荣获全国先进集体称号。
+
+▲2017年9月25日，领导与全国百佳刑警合影。
+"""
+
+
+@pytest.mark.parametrize(
+    "question, caption",
+    [
+        ("第一张配图是哪天拍的？", "▲2018年1月5日，市公安局与华为公司签署合作协议。"),
+        ("第二张照片里是什么事？", "▲2020年9月8日，支队荣获全国先进集体称号。"),
+        ("最後一張配圖講的是什麼？", "▲2017年9月25日，领导与全国百佳刑警合影。"),
+        ("What does the last photo show?", "▲2017年9月25日，领导与全国百佳刑警合影。"),
+    ],
+)
+def test_a_photo_named_by_its_position_is_answered_by_its_caption(tmp_path, question, caption):
+    path = tmp_path / "doc.txt"
+    path.write_text(PHOTOS, encoding="utf-8")
+    idx = qa.load_index(path, encoder=HashEncoder(), settings=Settings(home=tmp_path / "home"))
+    a = idx.ask(question)
+    assert a.found and a.text == caption and a.passage.kind == "caption" and a.passages[0].id == a.passage_id
+
+
+def test_a_photo_position_past_the_last_caption_is_an_ordinary_question(tmp_path):
+    path = tmp_path / "doc.txt"
+    path.write_text(PHOTOS, encoding="utf-8")
+    idx = qa.load_index(path, encoder=HashEncoder(), settings=Settings(home=tmp_path / "home"))
+    assert "photo" not in idx.ask("第九张照片是什么？").signals
