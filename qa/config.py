@@ -14,16 +14,16 @@ MAX_K = 50
 
 # Fitted by `docqa eval --calibrate` on the dev split of seeds/questions.jsonl.
 NOT_FOUND_WEIGHTS = {
-    "missing": -5.3067,
-    "dense_z": 0.27852,
-    "lang": -1.20406,
-    "coverage": -0.34553,
-    "oov": -1.22243,
-    "type_gap": -15.81699,
-    "sent_sim_zh": 2.20181,
-    "sent_sim_other": 0.55896,
-    "sent_cov": 1.09222,
-    "bias": 0.20507
+    "missing": -5.68176,
+    "dense_z": 0.04978,
+    "lang": -0.9653,
+    "coverage": 0.16845,
+    "oov": -1.27067,
+    "type_gap": -17.51422,
+    "sent_sim_zh": 2.30853,
+    "sent_sim_other": 0.42181,
+    "sent_cov": 0.38875,
+    "bias": 0.89007
 }
 
 
