@@ -213,6 +213,27 @@ _CATEGORY_ANSWERS = {
 }
 
 
+# "how many suspects / cases / square metres": the Chinese measure words such a count carries.
+_EN_COUNTED = [
+    (r"people|persons|suspects|visitors|officers|policemen|police officers|residents|victims|members|staff|"
+     r"employees|students|graduates|criminals|gangsters|recruits|patients|women|children", "人|名|人次"),
+    (r"cases|crimes|incidents|accidents|frauds", "起|件|宗"),
+    (r"households|families", "户"),
+    (r"cars|vehicles|trucks", "辆|台"),
+    (r"square met(?:er|re)s|sq\.? ?m|hectares|acres", "平方米|㎡|亩|公顷"),
+    (r"times", "次"),
+    (r"years", "年"),
+]
+_EN_COUNTED = [(re.compile(r"\bhow many\s+(?:[a-z'\-]+\s+){0,3}?(?:" + q + r")\b", re.I), u) for q, u in _EN_COUNTED]
+
+
+def _english_measure(question: str) -> str | None:
+    for asks, units in _EN_COUNTED:
+        if asks.search(question):
+            return units
+    return None
+
+
 def expected_answer(question: str) -> Expectation | None:
     """The kind of value `question` asks for (a number, money, a date, a place, ...), if any."""
     m = _ASKED_ITEMS.search(question)
@@ -228,6 +249,10 @@ def expected_answer(question: str) -> Expectation | None:
     for name, asks, looks_like in _EXPECTATIONS:
         if asks.search(question):
             if name == "count":
+                units = _english_measure(question)
+                if units:
+                    pattern = r"(\d[\d.,]*|[一二两三四五六七八九十百千万亿]+)\s*(余|多)?\s*(" + units + ")"
+                    return Expectation(f"count:{units.split('|')[0]}", re.compile(pattern))
                 m = _ASKED_MEASURE.search(question) or _ASKED_NOUN_MEASURE.search(question)
                 if m:
                     units = _MEASURE_ALIASES.get(m.group(1), m.group(1))

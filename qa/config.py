@@ -14,16 +14,16 @@ MAX_K = 50
 
 # Fitted by `docqa eval --calibrate` on the dev split of seeds/questions.jsonl.
 NOT_FOUND_WEIGHTS = {
-    "missing": -5.68176,
-    "dense_z": 0.04978,
-    "lang": -0.9653,
-    "coverage": 0.16845,
-    "oov": -1.27067,
-    "type_gap": -17.51422,
-    "sent_sim_zh": 2.30853,
-    "sent_sim_other": 0.42181,
-    "sent_cov": 0.38875,
-    "bias": 0.89007
+    "missing": -5.66035,
+    "dense_z": 0.0794,
+    "lang": -0.82062,
+    "coverage": 0.39457,
+    "oov": -1.07704,
+    "type_gap": -18.18786,
+    "sent_sim_zh": 2.41741,
+    "sent_sim_other": 0.89313,
+    "sent_cov": 0.30146,
+    "bias": 0.49107
 }
 
 
