@@ -116,14 +116,28 @@ _ASKED_MEASURE = re.compile(r"(?:多少|(?<![哪这那近前])几)\s*([" + _MEAS
 # "多少贫困户" / "多少确诊病例": a counted noun ending in its own measure word.
 _ASKED_NOUN_MEASURE = re.compile(r"(?:多少|(?<![哪这那近前])几)(?:个|名|位)?\s*[\u4e00-\u9fff]{1,3}?([户例人])(?![\u4e00-\u9fff]{0,2}[名个位])")
 _MEASURE_ALIASES = {"人": "人名", "名": "名人", "次": "次", "位": "位名人"}
+# Small numbers as questions write them: 两 / 四 / "six" / "second", or digits.
+_NUMBER_WORDS = {
+    "一": 1, "两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10,
+    "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5,
+}
+
+
+def number_word(word: str) -> int:
+    """The value of a small number word or of digits: "四" -> 4, "second" -> 2, "12" -> 12; 0 if neither."""
+    word = word.lower()
+    return _NUMBER_WORDS.get(word) or (int(word) if word.isdigit() else 0)
+
+
 # "是哪四个" / "哪两年": a list of that many items.
-_NUMERALS = {"两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 _ASKED_ITEMS = re.compile(
     r"哪([两二三四五六七八九十]|\d{1,2})(?![\d月日号])"
     r"|\b(?:which|what)\s+(?:are|were)?\s*(?:the\s+)?(two|three|four|five|six|seven|eight|nine|ten)\b",
     re.I,
 )
-_NUMERALS.update({"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10})
+# A count: a number, "余"/"多" maybe, then one of the measure words (alternatives joined by |).
+_COUNT = r"(\d[\d.,]*|[一二两三四五六七八九十百千万亿]+)\s*(余|多)?\s*({})"
 _EXPECTATIONS = [
     (
         "money",
@@ -238,8 +252,7 @@ def expected_answer(question: str) -> Expectation | None:
     """The kind of value `question` asks for (a number, money, a date, a place, ...), if any."""
     m = _ASKED_ITEMS.search(question)
     if m:
-        word = (m.group(1) or m.group(2)).lower()
-        n = _NUMERALS.get(word) or int(word)
+        n = number_word(m.group(1) or m.group(2))
         if n >= 2:
             return Expectation(f"list:{n}", items=n)
     m = _ASKED_CATEGORY.search(question) or _ASKED_CATEGORY_EN.search(question)
@@ -249,17 +262,16 @@ def expected_answer(question: str) -> Expectation | None:
     for name, asks, looks_like in _EXPECTATIONS:
         if asks.search(question):
             if name == "count":
-                units = _english_measure(question)
+                units, kind = _english_measure(question), None
                 if units:
-                    pattern = r"(\d[\d.,]*|[一二两三四五六七八九十百千万亿]+)\s*(余|多)?\s*(" + units + ")"
-                    return Expectation(f"count:{units.split('|')[0]}", re.compile(pattern))
-                m = _ASKED_MEASURE.search(question) or _ASKED_NOUN_MEASURE.search(question)
-                if m:
-                    units = _MEASURE_ALIASES.get(m.group(1), m.group(1))
-                    pattern = (
-                        r"(\d[\d.,]*|[一二两三四五六七八九十百千万亿]+)\s*(余|多)?\s*[" + units + "]"
-                    )
-                    return Expectation(f"count:{m.group(1)}", re.compile(pattern))
+                    kind = units.split("|")[0]
+                else:
+                    m = _ASKED_MEASURE.search(question) or _ASKED_NOUN_MEASURE.search(question)
+                    if m:
+                        kind = m.group(1)
+                        units = "|".join(_MEASURE_ALIASES.get(kind, kind))
+                if units:
+                    return Expectation(f"count:{kind}", re.compile(_COUNT.format(units)))
             return Expectation(name, looks_like)
     return None
 

@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 
 from embeddings import Encoder, VectorIndex
-from qa.answer import Answer, Passage, asks_for_heading, choose_sentence, coverage, expected_answer
+from qa.answer import Answer, Passage, asks_for_heading, choose_sentence, coverage, expected_answer, number_word
 from qa.config import MAX_K, MAX_QUESTION_CHARS, RetrievalConfig
 from qa.corpus import Sentence, Unit
 from qa.lexical import LexicalIndex, specific_terms, tokenize
@@ -24,9 +24,6 @@ _PHOTO_AT = re.compile(
     r"|\b(first|second|third|fourth|fifth|last)\s+(?:photo|picture|image|photograph)s?\b",
     re.I,
 )
-_ORDINALS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10,
-             "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
-_ORDINALS.update({str(n): n for n in range(1, 100)})
 _YEAR = re.compile(r"(?<![\d.])(?:19|20)\d\d(?![\d.])")
 # "X是谁" / "X叫什么": a question for the holder of a title, and the titles it can ask for.
 _TITLE = (
@@ -143,7 +140,7 @@ class Retriever:
         if word in ("最后", "最后一", "末", "last"):
             pos = len(captions) - 1
         else:
-            pos = _ORDINALS.get(word, 0) - 1
+            pos = number_word(word) - 1
         return captions[pos] if 0 <= pos < len(captions) else None
 
     def _names_place(self, term: str) -> bool:
@@ -322,20 +319,10 @@ class Retriever:
             best = next((p for p in result.passages if p.section == text), result.passages[0])
             if text and best.section == text:
                 signals["heading"] = 1.0
-                result.timings["answer"] = time.perf_counter() - t
-                return Answer(
-                    question=question.strip(), found=True, text=text, passages=result.passages,
-                    confidence=0.9, passage_id=best.id, matched_terms=[], evidence=2.0, signals=signals,
-                    timings=dict(result.timings),
-                )
+                return _quoted(question, result, best, text, -1, signals, t)
         if signals.get("photo"):  # a photo named by its position: its caption is the answer
             caption = result.passages[0]
-            result.timings["answer"] = time.perf_counter() - t
-            return Answer(
-                question=question.strip(), found=True, text=caption.text, passages=result.passages,
-                confidence=0.9, passage_id=caption.id, start=0, end=len(caption.text), matched_terms=[],
-                evidence=2.0, signals=signals, timings=dict(result.timings),
-            )
+            return _quoted(question, result, caption, caption.text, 0, signals, t)
         evidence = not_found_evidence(signals, config)
         confidence = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, evidence))))
         found = evidence >= 0.0 and choice is not None
@@ -354,6 +341,16 @@ class Retriever:
             signals=signals,
             timings=dict(result.timings),
         )
+
+
+def _quoted(question: str, result: SearchResult, passage: Passage, text: str, start: int, signals, t0: float) -> Answer:
+    """An answer that quotes `text` of `passage` outright (a heading, a caption), not a sentence picked by score."""
+    result.timings["answer"] = time.perf_counter() - t0
+    return Answer(
+        question=question.strip(), found=True, text=text, passages=result.passages, confidence=0.9,
+        passage_id=passage.id, start=start, end=start + len(text) if start >= 0 else -1, matched_terms=[],
+        evidence=2.0, signals=signals, timings=dict(result.timings),
+    )
 
 
 def not_found_evidence(signals: dict[str, float], config: RetrievalConfig) -> float:
