@@ -14,16 +14,16 @@ MAX_K = 50
 
 # Fitted by `docqa eval --calibrate` on the dev split of seeds/questions.jsonl.
 NOT_FOUND_WEIGHTS = {
-    "missing": -5.66035,
-    "dense_z": 0.0794,
-    "lang": -0.82062,
-    "coverage": 0.39457,
-    "oov": -1.07704,
-    "type_gap": -18.18786,
-    "sent_sim_zh": 2.41741,
-    "sent_sim_other": 0.89313,
-    "sent_cov": 0.30146,
-    "bias": 0.49107
+    "missing": -4.43642,
+    "dense_z": 0.07945,
+    "lang": -1.21561,
+    "coverage": 0.25106,
+    "oov": -1.02761,
+    "type_gap": -14.74547,
+    "sent_sim_zh": 3.02416,
+    "sent_sim_other": 1.08644,
+    "sent_cov": -0.04827,
+    "bias": 0.26792
 }
 
 

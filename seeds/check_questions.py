@@ -127,15 +127,15 @@ def main():
         if set(it) != FIELDS:
             err(qid, "fields %s != %s" % (sorted(it), sorted(FIELDS)))
             continue
-        if it["id"] in seen_ids or not re.fullmatch(r"[qdhj]\d{3}", it["id"]):
-            err(qid, "id must be unique and look like q001 (both splits), d001 / h001 (dev only) or j001 (test only)")
+        if it["id"] in seen_ids or not re.fullmatch(r"[qdhjk]\d{3}", it["id"]):
+            err(qid, "id must be unique and look like q001 (both splits), d001 / h001 / j001 (dev only) or k001 (test only)")
         seen_ids.add(it["id"])
         if it["id"].startswith("d") and it["split"] != "dev":
             err(qid, "d-ids are dev-only questions")
-        if it["id"][0] in "dh" and it["split"] != "dev":
-            err(qid, "d- and h-ids are dev-only questions")
-        if it["id"].startswith("j") and it["split"] != "test":
-            err(qid, "j-ids are test-only questions")
+        if it["id"][0] in "dhj" and it["split"] != "dev":
+            err(qid, "d-, h- and j-ids are dev-only questions")
+        if it["id"].startswith("k") and it["split"] != "test":
+            err(qid, "k-ids are test-only questions")
         q, answers, typ, split = (it["question"], it["answers"], it["type"],
                                   it["split"])
         if not isinstance(q, str) or not q.strip():
