@@ -127,15 +127,15 @@ def main():
         if set(it) != FIELDS:
             err(qid, "fields %s != %s" % (sorted(it), sorted(FIELDS)))
             continue
-        if it["id"] in seen_ids or not re.fullmatch(r"[qdhjk]\d{3}", it["id"]):
-            err(qid, "id must be unique and look like q001 (both splits), d001 / h001 / j001 (dev only) or k001 (test only)")
+        if it["id"] in seen_ids or not re.fullmatch(r"[qdhjklm]\d{3}", it["id"]):
+            err(qid, "id must be unique and look like q001 (both splits), d001 / h001 / j001 (dev only) or k001 / l001 / m001 (test only)")
         seen_ids.add(it["id"])
         if it["id"].startswith("d") and it["split"] != "dev":
             err(qid, "d-ids are dev-only questions")
         if it["id"][0] in "dhj" and it["split"] != "dev":
             err(qid, "d-, h- and j-ids are dev-only questions")
-        if it["id"].startswith("k") and it["split"] != "test":
-            err(qid, "k-ids are test-only questions")
+        if it["id"][0] in "klm" and it["split"] != "test":
+            err(qid, "k-, l- and m-ids are test-only questions")
         q, answers, typ, split = (it["question"], it["answers"], it["type"],
                                   it["split"])
         if not isinstance(q, str) or not q.strip():
@@ -199,9 +199,9 @@ def main():
             % (by_type["unanswerable"], MIN_UNANSWERABLE))
     for t in TYPES:
         d, s = by_ts[(t, "dev")], by_ts[(t, "test")]
-        # The dev split is larger (q-ids split 50/50, plus the dev-only d- and h-ids;
-        # the test-only j-ids were written without sight of the engine);
-        # every type must still be in both splits.
+        # q-ids split 50/50; d-, h- and j-ids are dev only; k-, l- and m-ids are test
+        # only (written by helpers that saw the document and nothing else). Every type
+        # must still be in both splits.
         if d == 0 or s == 0:
             err("all", "type %s missing from a split: dev=%d test=%d" % (t, d, s))
 
