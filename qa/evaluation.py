@@ -513,7 +513,7 @@ def _charts(report: EvalReport, folder: Path) -> None:
     ax.set_ylabel("not-found precision")
     ax.set_xlim(0, 1.02)
     ax.set_ylim(0, 1.02)
-    ax.set_title("not-found decision: precision/recall over thresholds (x = in use)")
+    ax.set_title("not-found precision/recall over thresholds\n(x = the threshold in use)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(folder / "threshold.png", dpi=110)
