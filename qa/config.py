@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -23,7 +25,7 @@ NOT_FOUND_WEIGHTS = {
     "sent_sim_zh": 3.02416,
     "sent_sim_other": 1.08644,
     "sent_cov": -0.04827,
-    "bias": 0.26792
+    "bias": 0.26892
 }
 
 
@@ -64,6 +66,84 @@ class RetrievalConfig:
     section_context: bool = True  # embed and index "section + text", not the text alone
 
 
+_CHOICES = {"mode": ("hybrid", "dense", "bm25"), "fusion": ("linear", "rrf", "zscore")}
+_AT_LEAST_ONE = ("rrf_k", "candidates", "answer_passages")
+_NOT_NEGATIVE = ("dense_weight", "lexical_weight", "bridge_weight", "sentence_weight")
+
+
+def _number(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _check_weights(weights: object, where: str) -> dict:
+    """Not-found weights: signal name -> number, or one such table per language ("zh", "other")."""
+    from qa.evaluation import SIGNALS  # imported late: `docqa --help` stays light
+
+    if not isinstance(weights, dict) or not weights:
+        raise ValueError(f"{where}: not_found_weights must be a non-empty object of signal -> number")
+    if set(weights) <= {"zh", "other"}:
+        return {lang: _check_weights(table, f"{where}: not_found_weights.{lang}") for lang, table in weights.items()}
+    known = set(SIGNALS) | {"bias"}
+    for name, value in weights.items():
+        if name not in known:
+            raise ValueError(f"{where}: unknown not-found signal {name!r} (known: {', '.join(sorted(known))})")
+        if not _number(value):
+            raise ValueError(f"{where}: not_found_weights.{name} must be a number, got {value!r}")
+    return {name: float(value) for name, value in weights.items()}
+
+
+def load_retrieval_settings(path: str | Path, base: RetrievalConfig | None = None) -> RetrievalConfig:
+    """`base` (the defaults) with the fields a JSON settings file sets.
+
+    The file is one JSON object whose keys are `RetrievalConfig` fields, e.g. what
+    ``docqa eval --calibrate --save FILE`` writes: ``{"not_found_weights": {...}}``, or
+    ``{"not_found_threshold": 0.5}`` to reject more. Anything else is a one-line
+    ``ValueError`` naming the file and the problem.
+    """
+    path = Path(path).expanduser()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"settings file {path}: cannot read it ({exc.strerror or exc})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"settings file {path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"settings file {path}: must hold one JSON object of settings")
+    base = base or RetrievalConfig()
+    types = {f.name: type(getattr(base, f.name)) for f in fields(RetrievalConfig)}
+    changes = {}
+    for key, value in data.items():
+        if key not in types:
+            raise ValueError(f"settings file {path}: unknown setting {key!r} (known: {', '.join(sorted(types))})")
+        want = types[key]
+        if key == "not_found_weights":
+            value = _check_weights(value, f"settings file {path}")
+        elif want is bool:
+            if not isinstance(value, bool):
+                raise ValueError(f"settings file {path}: {key} must be true or false, got {value!r}")
+        elif want in (int, float):
+            if not _number(value):
+                raise ValueError(f"settings file {path}: {key} must be a number, got {value!r}")
+            if want is int and value != int(value):
+                raise ValueError(f"settings file {path}: {key} must be a whole number, got {value!r}")
+            if (key in _AT_LEAST_ONE and value < 1) or (key in _NOT_NEGATIVE and value < 0):
+                raise ValueError(f"settings file {path}: {key} must be {'1 or more' if key in _AT_LEAST_ONE else '0 or more'}, got {value!r}")
+            value = want(value)
+        elif want is str:
+            if not isinstance(value, str) or value not in _CHOICES.get(key, (value,)):
+                raise ValueError(f"settings file {path}: {key} must be one of {', '.join(_CHOICES[key])}, got {value!r}")
+        changes[key] = value
+    from dataclasses import replace
+
+    return replace(base, **changes)
+
+
+def _default_retrieval() -> RetrievalConfig:
+    """The defaults, with the settings file ``$DOCQA_SETTINGS`` names (if any) on top."""
+    path = os.environ.get("DOCQA_SETTINGS")
+    return load_retrieval_settings(path) if path else RetrievalConfig()
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable about building and asking an index."""
@@ -71,4 +151,4 @@ class Settings:
     home: Path = field(default_factory=default_home)
     encoder: str = field(default_factory=lambda: os.environ.get("DOCQA_ENCODER") or _default_encoder())
     max_passage_chars: int = 1200
-    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    retrieval: RetrievalConfig = field(default_factory=_default_retrieval)

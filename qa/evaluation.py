@@ -402,8 +402,9 @@ def fit_logistic(
         allowed = int(math.floor(max_wrongly_rejected * len(z)))
         cut = np.sort(z)[allowed] if allowed < len(z) else z.max()
         # Put the bar just under the answerable question at the budget: as many
-        # unanswerable questions rejected as the budget of wrong rejections allows.
-        weights["bias"] -= float(cut) - 1e-6
+        # unanswerable questions rejected as the budget of wrong rejections allows. The
+        # margin keeps that question answered when the weights are rounded for printing.
+        weights["bias"] -= float(cut) - 1e-3
     return weights
 
 

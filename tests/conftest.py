@@ -16,6 +16,7 @@ def _isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("DOCQA_HOME", str(tmp_path / "docqa-home"))
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio-tmp"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("DOCQA_SETTINGS", raising=False)  # a developer's own settings file must not leak in
 
 
 @pytest.fixture

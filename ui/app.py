@@ -199,6 +199,7 @@ def serve(
     port: int = 7860,
     progress=None,
     upload: bool = False,
+    settings=None,
 ) -> None:
     """Load (on first start: build) the index, then serve the chat until stopped.
 
@@ -209,19 +210,20 @@ def serve(
         progress: ``progress(stage, done, total)`` while the index is built.
         upload: let users add documents; they are kept under ``$DOCQA_HOME/uploads/``
             and answered from together with `doc`.
+        settings: cache folder, encoder and retrieval settings (default: `Settings()`).
     """
     from qa import load_collection, load_index
     from qa.config import BUNDLED_DOCUMENT, Settings
     from ui.uploads import upload_folder
 
+    settings = settings or Settings()
     uploads = None
     if upload:
-        settings = Settings()
         uploads = upload_folder(settings.home, doc)
         uploads.mkdir(parents=True, exist_ok=True)
         index = load_collection([doc or BUNDLED_DOCUMENT, uploads], settings=settings, progress=progress)
     else:
-        index = load_index(doc, progress=progress)
+        index = load_index(doc, settings=settings, progress=progress)
     report = getattr(index, "build_report", None)
     state = "built" if report is not None and report.rebuilt else "loaded from the cache"
     print(f"docqa: index {state}: 《{index.document.title}》, {len(index.document.units)} passages", flush=True)
