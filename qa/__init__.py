@@ -23,6 +23,7 @@ _EXPORTS = {
     "BUNDLED_DOCUMENT": "qa.config",
     "RetrievalConfig": "qa.config",
     "Settings": "qa.config",
+    "load_retrieval_settings": "qa.config",
     "Document": "qa.corpus",
     "Unit": "qa.corpus",
     "parse_text": "qa.corpus",
