@@ -187,10 +187,10 @@ def cmd_serve(args) -> int:
             "can use this chat and read the document",
             file=sys.stderr,
         )
+    settings = _settings(args)  # a bad settings file stops here, before gradio or the model loads
     print("docqa: loading the index (the first start builds it; later starts use the cache)", file=sys.stderr)
     from ui.app import serve
 
-    settings = _settings(args)  # a bad settings file stops here, before the model loads
     serve(args.doc, host=args.host, port=args.port, progress=_progress_bar(), upload=args.upload, settings=settings)
     return EXIT_OK
 

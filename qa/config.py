@@ -81,7 +81,9 @@ def _check_weights(weights: object, where: str) -> dict:
 
     if not isinstance(weights, dict) or not weights:
         raise ValueError(f"{where}: not_found_weights must be a non-empty object of signal -> number")
-    if set(weights) <= {"zh", "other"}:
+    if set(weights) & {"zh", "other"}:
+        if set(weights) != {"zh", "other"}:
+            raise ValueError(f"{where}: per-language not_found_weights need exactly the tables 'zh' and 'other'")
         return {lang: _check_weights(table, f"{where}: not_found_weights.{lang}") for lang, table in weights.items()}
     known = set(SIGNALS) | {"bias"}
     for name, value in weights.items():

@@ -217,6 +217,7 @@ def test_docqa_settings_env_applies_and_the_flag_wins(fake, doc, tmp_path, capsy
         ('{"mode": "fast"}', "mode must be one of hybrid, dense, bm25"),
         ('{"not_found_weights": {"dense": 1.0}}', "unknown not-found signal 'dense'"),
         ('{"not_found_weights": {"bias": "1"}}', "not_found_weights.bias must be a number"),
+        ('{"not_found_weights": {"zh": {"bias": 1}}}', "need exactly the tables 'zh' and 'other'"),
         ("[1, 2]", "must hold one JSON object"),
         ("{not json", "not valid JSON"),
     ],
