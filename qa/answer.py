@@ -132,7 +132,7 @@ def number_word(word: str) -> int:
 
 # "是哪四个" / "哪两年": a list of that many items.
 _ASKED_ITEMS = re.compile(
-    r"哪([两二三四五六七八九十]|\d{1,2})(?![\d月日号])"
+    r"哪([两二三四五六七八九十]|\d{1,2})(?![\d月日号])(?!个?字)"
     r"|\b(?:which|what)\s+(?:are|were)?\s*(?:the\s+)?(two|three|four|five|six|seven|eight|nine|ten)\b",
     re.I,
 )

@@ -16,16 +16,16 @@ MAX_K = 50
 
 # Fitted by `docqa eval --calibrate` on the dev split of seeds/questions.jsonl.
 NOT_FOUND_WEIGHTS = {
-    "missing": -4.43642,
-    "dense_z": 0.07945,
-    "lang": -1.21561,
-    "coverage": 0.25106,
-    "oov": -1.02761,
-    "type_gap": -14.74547,
-    "sent_sim_zh": 3.02416,
-    "sent_sim_other": 1.08644,
-    "sent_cov": -0.04827,
-    "bias": 0.26892
+    "missing": -4.45355,
+    "dense_z": 0.09265,
+    "lang": -1.10082,
+    "coverage": 0.43185,
+    "oov": -1.17926,
+    "type_gap": -17.93137,
+    "sent_sim_zh": 2.94449,
+    "sent_sim_other": 0.92879,
+    "sent_cov": -0.42434,
+    "bias": 0.51814
 }
 
 

@@ -55,6 +55,7 @@ def test_the_kind_of_value_asked_for_and_what_answers_it(question, kind, yes, no
         "怎样防控疫情？",
         "这几年有没有出过特大车祸？",  # 这几年 is "these years", not a count of years
         "What honour did the criminal investigation brigade receive?",  # investigation is no investment
+        "文中用哪八个字形容？",  # eight characters: one phrase, not a list of eight items
     ],
 )
 def test_questions_without_a_kind_of_value(question):
