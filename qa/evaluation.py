@@ -74,6 +74,11 @@ def load_questions(source: str | Path | Iterable[dict], *, split: str | None = N
         answers = row.get("answers") or []
         if not isinstance(answers, list) or not all(isinstance(a, str) and a for a in answers):
             raise QuestionFileError(f"line {n}: 'answers' must be a list of non-empty strings")
+        tags = row.get("tags") or []
+        if isinstance(tags, str):  # one label
+            tags = [tags]
+        if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
+            raise QuestionFileError(f"line {n}: 'tags' must be a list of non-empty strings")
         q = Question(
             id=str(row.get("id", f"q{n}")),
             question=row["question"],
@@ -81,7 +86,7 @@ def load_questions(source: str | Path | Iterable[dict], *, split: str | None = N
             gold_ids=tuple(int(i) for i in row.get("gold_ids") or []),
             type=str(row.get("type") or ("answerable" if answers else UNANSWERABLE)),
             split=str(row.get("split") or ""),
-            tags=tuple(row.get("tags") or []),
+            tags=tuple(dict.fromkeys(t.strip() for t in tags)),
             file=str(row.get("file") or ""),
         )
         if split in (None, "", "all") or q.split == split:
@@ -175,11 +180,12 @@ class Record:
     seconds: float
     signals: dict[str, float] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
 
 
 @dataclass
 class EvalReport:
-    """Metrics per retriever (overall and per question type), the misses and the raw records."""
+    """Metrics per retriever (overall, per question type and per tag), the misses and the raw records."""
 
     document: str
     questions: int
@@ -189,6 +195,7 @@ class EvalReport:
     by_type: dict[str, dict[str, dict[str, float]]]
     records: dict[str, list[Record]]
     threshold_curve: dict[str, list[dict[str, float]]]
+    by_tag: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # only tags the questions use
 
     def to_dict(self) -> dict:
         return {
@@ -198,6 +205,7 @@ class EvalReport:
             "retrievers": self.retrievers,
             "summary": self.summary,
             "by_type": self.by_type,
+            "by_tag": self.by_tag,
             "threshold_curve": self.threshold_curve,
             "records": {r: [asdict(x) for x in recs] for r, recs in self.records.items()},
         }
@@ -223,7 +231,7 @@ def _evaluate_one(index: DocumentIndex, q: Question, config: RetrievalConfig, k:
         id=q.id, question=q.question, type=q.type, answerable=q.answerable, gold=gold,
         answers=list(q.answers), ranked=ranked, found=answer.found, text=answer.text,
         confidence=answer.confidence, evidence=answer.evidence, seconds=seconds,
-        signals=dict(answer.signals),
+        signals=dict(answer.signals), tags=list(q.tags),
     )
     if q.answerable:
         rec.metrics = ranking_metrics(ranked, set(gold))
@@ -315,7 +323,7 @@ def evaluate(
         index = load_index()
     base = config or index.settings.retrieval
     records: dict[str, list[Record]] = {}
-    summary, by_type, curves = {}, {}, {}
+    summary, by_type, by_tag, curves = {}, {}, {}, {}
     for name in retrievers:
         cfg = replace(base, mode=name)
         recs = [_evaluate_one(index, q, cfg, k) for q in qs]
@@ -323,10 +331,12 @@ def evaluate(
         summary[name] = _summarise(recs)
         types = sorted({r.type for r in recs})
         by_type[name] = {t: _summarise([r for r in recs if r.type == t]) for t in types}
+        tags = sorted({t for r in recs for t in r.tags})
+        by_tag[name] = {t: _summarise([r for r in recs if t in r.tags]) for t in tags}
         curves[name] = _threshold_curve(recs)
     return EvalReport(
         document=index.document.path, questions=len(qs), split=split or "all", retrievers=list(retrievers),
-        summary=summary, by_type=by_type, records=records, threshold_curve=curves,
+        summary=summary, by_type=by_type, records=records, threshold_curve=curves, by_tag=by_tag,
     )
 
 
@@ -441,15 +451,9 @@ def format_markdown(report: EvalReport) -> str:
     out += ["| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for key, label in (("n", "questions"),) + _TABLE_KEYS:
         out.append(f"| {label} | " + " | ".join(_fmt(report.summary[n][key], key) for n in names) + " |")
-    out += ["", "## By question type", ""]
-    keys = ("hit@1", "hit@5", "answer_acc", "wrongly_rejected", "notfound_recall")
-    out += ["| type | n | " + " | ".join(f"{k} ({n})" for n in names for k in keys) + " |"]
-    out += ["|---|---|" + "---|" * (len(keys) * len(names))]
-    types = sorted({t for n in names for t in report.by_type[n]})
-    for t in types:
-        n0 = report.by_type[names[0]].get(t, {}).get("n", 0)
-        cells = [_fmt(report.by_type[n].get(t, {}).get(k, float("nan")), k) for n in names for k in keys]
-        out.append(f"| {t} | {n0:.0f} | " + " | ".join(cells) + " |")
+    out += ["", "## By question type", ""] + _breakdown(report.by_type, names, "type")
+    if any(report.by_tag.get(n) for n in names):
+        out += ["", "## By tag", "", "A question counts under each of its tags.", ""] + _breakdown(report.by_tag, names, "tag")
     out += ["", "![hit@1 by question type](chart.png)", "", "![not-found threshold](threshold.png)", ""]
     for n in names:
         misses = report.misses(n)
@@ -463,6 +467,18 @@ def format_markdown(report: EvalReport) -> str:
             )
         out.append("")
     return "\n".join(out)
+
+
+def _breakdown(groups: dict[str, dict[str, dict[str, float]]], names: list[str], label: str) -> list[str]:
+    """Markdown rows: per group (question type or tag), the main metrics of each retriever."""
+    keys = ("hit@1", "hit@5", "answer_acc", "wrongly_rejected", "notfound_recall")
+    out = ["| " + label + " | n | " + " | ".join(f"{k} ({n})" for n in names for k in keys) + " |"]
+    out += ["|---|---|" + "---|" * (len(keys) * len(names))]
+    for g in sorted({g for n in names for g in groups.get(n, {})}):
+        n0 = groups[names[0]].get(g, {}).get("n", 0)
+        cells = [_fmt(groups[n].get(g, {}).get(k, float("nan")), k) for n in names for k in keys]
+        out.append(f"| {_md(g)} | {n0:.0f} | " + " | ".join(cells) + " |")
+    return out
 
 
 def _md(text: str) -> str:

@@ -190,3 +190,38 @@ def test_bundled_question_set_is_valid():
     assert sum(1 for q in qs if not q.answerable) >= 30
     assert {q.split for q in qs} == {"dev", "test"}
     assert {"factoid", "paraphrase", "repaired", "caption", "list", "english", "unanswerable"} <= {q.type for q in qs}
+
+
+def test_tags_break_the_report_down_by_each_label(tiny, tmp_path):
+    tagged = [
+        dict(QUESTIONS[0], tags=["fruit", "red"]),
+        dict(QUESTIONS[1], tags="fruit"),  # one label may be a plain string
+        dict(QUESTIONS[2], tags=["red"]),
+        dict(QUESTIONS[3], tags=["fruit"]),
+    ]
+    accepted = evaluate(tagged, index=tiny, retrievers=["hybrid"], config=ACCEPT)
+    fruit, red = accepted.by_tag["hybrid"]["fruit"], accepted.by_tag["hybrid"]["red"]
+    assert set(accepted.by_tag["hybrid"]) == {"fruit", "red"}
+    assert (fruit["n"], fruit["answerable"], fruit["unanswerable"]) == (3, 2, 1)
+    assert (red["n"], red["answerable"], red["unanswerable"]) == (2, 2, 0)
+    assert fruit["hit@1"] == 1.0 and fruit["notfound_recall"] == 0.0
+    assert math.isnan(red["notfound_recall"])  # no unanswerable question carries the tag
+    rejected = evaluate(tagged, index=tiny, retrievers=["hybrid"], config=REJECT)
+    assert rejected.by_tag["hybrid"]["fruit"]["notfound_recall"] == 1.0
+    assert rejected.by_tag["hybrid"]["fruit"]["wrongly_rejected"] == 1.0
+    assert rejected.by_tag["hybrid"]["fruit"]["notfound_precision"] == pytest.approx(1 / 3)
+    folder = write_report(accepted, tmp_path / "r")
+    md = (folder / "report.md").read_text(encoding="utf-8")
+    assert "## By tag" in md and "| fruit | 3 |" in md and "| red | 2 |" in md
+    data = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    assert data["by_tag"]["hybrid"]["red"]["n"] == 2
+    assert data["records"]["hybrid"][0]["tags"] == ["fruit", "red"]
+    untagged = evaluate(QUESTIONS, index=tiny, retrievers=["hybrid"], config=ACCEPT)
+    assert untagged.by_tag["hybrid"] == {}
+    assert "## By tag" not in (write_report(untagged, tmp_path / "u") / "report.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("tags", [[1, 2], [""], {"a": 1}])
+def test_bad_tags_are_a_question_file_error(tags):
+    with pytest.raises(QuestionFileError, match="'tags' must be a list"):
+        load_questions([{"question": "苹果园收获苹果多少吨", "answers": ["三百吨"], "tags": tags}])
