@@ -15,7 +15,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DOC_PATH = os.path.join(HERE, "000_f68f8fec486f23e4.txt")
 QS_PATH = os.path.join(HERE, "questions.jsonl")
 
-FIELDS = {"id", "question", "answers", "type", "split"}
+FIELDS = {"id", "question", "answers", "type", "split", "tags"}
+# Batches written by helpers that saw the document and nothing else (no questions, no engine).
+BLIND_BATCHES = "hjklm"
 TYPES = ["factoid", "paraphrase", "repaired", "caption", "list", "english",
          "unanswerable"]
 SPLITS = ["dev", "test"]
@@ -136,6 +138,9 @@ def main():
             err(qid, "d-, h- and j-ids are dev-only questions")
         if it["id"][0] in "klm" and it["split"] != "test":
             err(qid, "k-, l- and m-ids are test-only questions")
+        want_tags = ["batch-" + it["id"][:1]] + (["blind"] if it["id"][:1] in BLIND_BATCHES else [])
+        if it["tags"] != want_tags:
+            err(qid, "tags must be %s (its batch, and 'blind' for h/j/k/l/m)" % want_tags)
         q, answers, typ, split = (it["question"], it["answers"], it["type"],
                                   it["split"])
         if not isinstance(q, str) or not q.strip():
