@@ -225,3 +225,22 @@ def test_tags_break_the_report_down_by_each_label(tiny, tmp_path):
 def test_bad_tags_are_a_question_file_error(tags):
     with pytest.raises(QuestionFileError, match="'tags' must be a list"):
         load_questions([{"question": "苹果园收获苹果多少吨", "answers": ["三百吨"], "tags": tags}])
+
+
+def test_a_threshold_curve_point_is_what_that_threshold_gives(tiny):
+    """Setting not_found_threshold to a point's threshold reproduces that point's figures."""
+    questions = QUESTIONS + [
+        {"id": "v", "question": "葡萄架上挂了多少串葡萄", "answers": [], "type": "unanswerable"},
+        {"id": "w", "question": "苹果园的工人有几个", "answers": [], "type": "unanswerable"},
+    ]
+    base = evaluate(questions, index=tiny, retrievers=["hybrid"], config=RetrievalConfig())
+    curve = base.threshold_curve["hybrid"]
+    assert len(curve) >= 3
+    for point in curve:
+        moved = evaluate(
+            questions, index=tiny, retrievers=["hybrid"], config=RetrievalConfig(not_found_threshold=point["threshold"])
+        ).summary["hybrid"]
+        assert moved["notfound_recall"] == pytest.approx(point["recall"])
+        assert moved["wrongly_rejected"] == pytest.approx(point["wrongly_rejected"])
+        if not math.isnan(moved["notfound_precision"]):
+            assert moved["notfound_precision"] == pytest.approx(point["precision"])
