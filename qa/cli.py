@@ -212,6 +212,8 @@ def cmd_eval(args) -> int:
     for r in retrievers:
         if r not in RETRIEVERS:
             raise ValueError(f"--retriever must be one of {', '.join(RETRIEVERS)}, got {r!r}")
+    if args.save and not args.calibrate:  # before the index is loaded: a usage slip costs nothing
+        raise ValueError("--save goes with --calibrate (it saves the fitted not-found weights)")
     questions = args.questions or str(PROJECT_ROOT / "seeds" / "questions.jsonl")
     index = load_index(args.doc, settings=_settings(args), progress=_progress_bar())
     if hasattr(index, "questions"):  # a collection: questions may name their file ("file": "a.pdf")
@@ -225,8 +227,6 @@ def cmd_eval(args) -> int:
             _save_settings(args.save, {"not_found_weights": rounded(weights)})
             print(f"docqa: saved to {args.save}; use it with --settings {args.save} (or DOCQA_SETTINGS)", file=sys.stderr)
         return EXIT_OK
-    if args.save:
-        raise ValueError("--save goes with --calibrate (it saves the fitted not-found weights)")
     report = evaluate(questions, index=index, retrievers=retrievers, split=args.split)
     folder = write_report(report, args.out)
     if args.json:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -94,8 +94,8 @@ def _check_weights(weights: object, where: str) -> dict:
     return {name: float(value) for name, value in weights.items()}
 
 
-def load_retrieval_settings(path: str | Path, base: RetrievalConfig | None = None) -> RetrievalConfig:
-    """`base` (the defaults) with the fields a JSON settings file sets.
+def load_retrieval_settings(path: str | Path) -> RetrievalConfig:
+    """The default `RetrievalConfig` with the fields a JSON settings file sets.
 
     The file is one JSON object whose keys are `RetrievalConfig` fields, e.g. what
     ``docqa eval --calibrate --save FILE`` writes: ``{"not_found_weights": {...}}``, or
@@ -111,7 +111,7 @@ def load_retrieval_settings(path: str | Path, base: RetrievalConfig | None = Non
         raise ValueError(f"settings file {path}: not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise ValueError(f"settings file {path}: must hold one JSON object of settings")
-    base = base or RetrievalConfig()
+    base = RetrievalConfig()
     types = {f.name: type(getattr(base, f.name)) for f in fields(RetrievalConfig)}
     changes = {}
     for key, value in data.items():
@@ -135,8 +135,6 @@ def load_retrieval_settings(path: str | Path, base: RetrievalConfig | None = Non
             if not isinstance(value, str) or value not in _CHOICES.get(key, (value,)):
                 raise ValueError(f"settings file {path}: {key} must be one of {', '.join(_CHOICES[key])}, got {value!r}")
         changes[key] = value
-    from dataclasses import replace
-
     return replace(base, **changes)
 
 
