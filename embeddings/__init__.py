@@ -9,6 +9,7 @@ from embeddings.encoders import (
     UniversalSentenceEncoder,
     clean_for_model,
     load_encoder,
+    shared_encoder,
 )
 from embeddings.vector_index import APPROX_THRESHOLD, Hits, IndexFileError, VectorIndex
 
@@ -25,4 +26,5 @@ __all__ = [
     "VectorIndex",
     "clean_for_model",
     "load_encoder",
+    "shared_encoder",
 ]

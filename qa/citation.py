@@ -8,21 +8,21 @@ from __future__ import annotations
 
 def paragraph_number(passage) -> int:
     """The passage's paragraph number within its own file (its id for a single document)."""
-    return int(getattr(passage, "paragraph", 0) or passage.id)
+    return int(passage.paragraph or passage.id)
 
 
 def place(passage, *, lang: str = "zh") -> str:
     """The file (when the passage comes from a collection) and the page (PDF) or paragraph.
 
     Args:
-        passage: a `qa.Passage` (or `qa.FilePassage`).
+        passage: a `qa.Passage`.
         lang: ``"zh"`` (``"report.pdf 第 3 页"``) or ``"en"`` (``"report.pdf, page 3"``).
 
     Returns:
         A short citation; for a single document without a file name, ``"第 7 段"`` / ``"paragraph 7"``.
     """
-    source = getattr(passage, "source", "") or ""
-    page = int(getattr(passage, "page", 0) or 0)
+    source = passage.source or ""
+    page = int(passage.page or 0)
     if lang == "en":
         where = f"page {page}" if page else f"paragraph {paragraph_number(passage)}"
         return f"{source}, {where}" if source else where

@@ -41,7 +41,7 @@ def _progress_bar():
 
 
 def _settings(args):
-    from qa.config import Settings, load_retrieval_settings
+    from qa.settings import Settings, load_retrieval_settings
 
     kwargs = {}
     if getattr(args, "encoder", None):
@@ -153,10 +153,10 @@ def cmd_index(args) -> int:
     print(f"{doc.path}: 《{doc.title}》 {len(doc.units)} passages, index {state}")
     if index.version_dir:
         print(f"index: {index.version_dir}")
-    for d in getattr(index, "documents", []):  # a collection: its files
+    for d in index.documents if index.cites_files else []:  # a folder or several files: each file
         pages = f", {d.pages} pages" if d.pages else ""
         print(f"  {d.name}: {d.passages} passages{pages}")
-    for name, why in getattr(index, "skipped", []):
+    for name, why in index.skipped:
         print(f"docqa: warning: skipped {name}: {why}", file=sys.stderr)
     if args.report:
         print("\nrepairs:")
@@ -171,7 +171,7 @@ def cmd_index(args) -> int:
 
 
 def _collection_record(index) -> dict:
-    if not hasattr(index, "documents"):
+    if not index.cites_files:
         return {}
     return {
         "documents": [d.__dict__ for d in index.documents],
@@ -196,17 +196,26 @@ def cmd_serve(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    """Measure start-up, latency, memory and scale; the benchmark is imported only here."""
-    from qa.bench import run
+    """Measure start-up, latency, memory and scale with the benchmark in tests/perf (a source checkout's)."""
+    import importlib.util
 
-    run(args.out, quick=args.quick)
+    from qa.settings import PROJECT_ROOT
+
+    path = PROJECT_ROOT / "tests" / "perf" / "bench.py"
+    if not path.is_file():
+        raise ValueError(f"the benchmark is not here ({path}): docqa bench runs from a source checkout")
+    spec = importlib.util.spec_from_file_location("docqa_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.run(args.out, quick=args.quick)
     return EXIT_OK
 
 
 def cmd_eval(args) -> int:
     from qa.api import load_index
-    from qa.config import PROJECT_ROOT
-    from qa.evaluation import RETRIEVERS, check_gates, evaluate, fit_not_found, format_table, write_report
+    from qa.settings import PROJECT_ROOT
+    from qa.evaluation import RETRIEVERS, check_gates, evaluate, format_table, resolve_files, write_report
+    from qa.notfound import fit_not_found
 
     retrievers = [r for item in args.retriever or ["bm25,dense,hybrid"] for r in item.split(",") if r]
     for r in retrievers:
@@ -216,8 +225,7 @@ def cmd_eval(args) -> int:
         raise ValueError("--save goes with --calibrate (it saves the fitted not-found weights)")
     questions = args.questions or str(PROJECT_ROOT / "seeds" / "questions.jsonl")
     index = load_index(args.doc, settings=_settings(args), progress=_progress_bar())
-    if hasattr(index, "questions"):  # a collection: questions may name their file ("file": "a.pdf")
-        questions = index.questions(questions)
+    questions = resolve_files(index, questions)  # questions may name their file ("file": "a.pdf")
     if args.calibrate:
         report = evaluate(questions, index=index, retrievers=["hybrid"], split=args.split or "dev")
         weights = fit_not_found(report.records["hybrid"])

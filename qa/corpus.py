@@ -6,7 +6,6 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from pathlib import Path
 
 # A line ending in one of these ends a sentence (closing quotes/brackets may follow).
 _TERMINAL = "。！？!?；;…"
@@ -42,6 +41,7 @@ class Unit:
     repaired: bool = False  # True when it was joined across a layout break
     source: str = ""  # the file it comes from (set for collections of files)
     page: int = 0  # its page in a paged format (PDF), 0 where pages do not apply
+    paragraph: int = 0  # its number among its own file's passages (1-based; 0 until a library numbers it)
 
     @property
     def sha(self) -> str:
@@ -300,27 +300,6 @@ def _continues_without_blank(lines: list[str], lineno: int) -> bool:
     if not nxt or _classify(nxt) != "prose":
         return False
     return not (_is_cjk(here[-1]) or _is_cjk(nxt[0]))
-
-
-def read_document(path: str | Path, *, max_chars: int = MAX_PASSAGE_CHARS) -> Document:
-    """Read a UTF-8 text or Markdown file into a `Document`.
-
-    Raises:
-        FileNotFoundError: `path` does not exist.
-        IsADirectoryError: `path` is a directory.
-        ValueError: the file is empty, binary or not decodable text.
-    """
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"document not found: {p}")
-    if p.is_dir():
-        raise IsADirectoryError(f"document is a directory, not a file: {p}")
-    data = p.read_bytes()
-    text = decode_bytes(data, name=str(p))
-    doc = parse_text(text, path=str(p), max_chars=max_chars)
-    if not doc.units:
-        raise ValueError(f"document has no text to answer from: {p}")
-    return doc
 
 
 def decode_bytes(data: bytes, *, name: str) -> str:

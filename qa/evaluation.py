@@ -13,8 +13,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from qa.config import RetrievalConfig
-from qa.index import DocumentIndex
+from qa.library import Library
+from qa.settings import RetrievalConfig
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,54 @@ def ranking_metrics(ranked_ids: Sequence[int], gold: set[int]) -> dict[str, floa
     }
 
 
-def gold_passages(question: Question, index: DocumentIndex) -> set[int]:
+def resolve_files(index: Library, source: str | Path | Iterable[dict]) -> list[dict]:
+    """Question rows with ``"file"`` resolved to gold passage ids of that file.
+
+    A row may name the file that answers it (``"file": "report.pdf"``, a citation name
+    or a file name). Its answers are then looked for in that file only, and the ids of
+    the passages holding them become its ``gold_ids``. Rows without ``"file"`` pass as
+    they are.
+
+    Raises:
+        QuestionFileError: a row names a file not in the library, or none of its
+            answers occurs in that file.
+    """
+    if isinstance(source, (str, Path)):
+        rows = []
+        for n, line in enumerate(Path(source).read_text(encoding="utf-8").splitlines(), start=1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise QuestionFileError(f"{Path(source).name} line {n}: not valid JSON ({exc.msg})") from None
+    else:
+        rows = list(source)
+    by_name: dict[str, str] = {}
+    for d in index.documents:
+        by_name[d.name] = d.name
+        by_name.setdefault(Path(d.name).name, d.name)
+    sources = {u.source for u in index.units}
+    out = []
+    for n, row in enumerate(rows, start=1):
+        if not isinstance(row, dict) or not row.get("file"):
+            out.append(row)
+            continue
+        name = by_name.get(str(row["file"]))
+        if name is None:
+            raise QuestionFileError(
+                f"line {n}: 'file' {row['file']!r} is not in the library "
+                f"({', '.join(d.name for d in index.documents)})"
+            )
+        source_name = name if name in sources else ""  # a library of one file cites no file name
+        answers = row.get("answers") or []
+        gold = [u.id for u in index.units if u.source == source_name and any(a in u.text for a in answers)]
+        if answers and not gold and not row.get("gold_ids"):
+            raise QuestionFileError(f"line {n}: none of its answers occurs in {name}")
+        out.append({**row, "gold_ids": sorted(set(row.get("gold_ids") or []) | set(gold))})
+    return out
+
+
+def gold_passages(question: Question, index: Library) -> set[int]:
     """Ids of passages that hold one of the question's answers (or its listed gold ids)."""
     gold = set(question.gold_ids)
     units = [u for u in index.units if _same_file(u.source, question.file)]
@@ -221,7 +268,7 @@ class EvalReport:
         return out
 
 
-def _evaluate_one(index: DocumentIndex, q: Question, config: RetrievalConfig, k: int) -> Record:
+def _evaluate_one(index: Library, q: Question, config: RetrievalConfig, k: int) -> Record:
     gold = sorted(gold_passages(q, index))
     t = time.perf_counter()
     answer = index.ask(q.question, k, config=config)
@@ -283,7 +330,7 @@ def _threshold_curve(records: list[Record]) -> list[dict[str, float]]:
 def evaluate(
     questions: str | Path | Sequence[Question] | Iterable[dict],
     *,
-    index: DocumentIndex | None = None,
+    index: Library | None = None,
     retrievers: Sequence[str] = RETRIEVERS,
     split: str | None = None,
     config: RetrievalConfig | None = None,
@@ -338,84 +385,6 @@ def evaluate(
         document=index.document.path, questions=len(qs), split=split or "all", retrievers=list(retrievers),
         summary=summary, by_type=by_type, records=records, threshold_curve=curves, by_tag=by_tag,
     )
-
-
-# -- calibration ---------------------------------------------------------------
-
-SIGNALS = ("missing", "dense_z", "lang", "coverage", "oov", "type_gap", "sent_sim_zh", "sent_sim_other", "sent_cov")
-
-
-def fit_not_found(
-    records: Sequence[Record],
-    *,
-    l2: float = 1.0,
-    steps: int = 4000,
-    max_wrongly_rejected: float = 0.02,
-    per_language: bool = False,
-) -> dict:
-    """The not-found model (see `fit_logistic`); with `per_language`, one for Chinese questions and one for others.
-
-    A language without both answerable and unanswerable examples gets the model
-    fitted on all records.
-
-    Returns:
-        Weights for `RetrievalConfig.not_found_weights` (``{"zh": …, "other": …}`` per language).
-    """
-    overall = fit_logistic(records, l2=l2, steps=steps, max_wrongly_rejected=max_wrongly_rejected)
-    if not per_language:
-        return overall
-    out = {}
-    for name, keep in (("zh", lambda r: r.signals.get("lang", 0.0) >= 0.5), ("other", lambda r: r.signals.get("lang", 0.0) < 0.5)):
-        subset = [r for r in records if keep(r)]
-        try:
-            out[name] = fit_logistic(subset, l2=l2, steps=steps, max_wrongly_rejected=max_wrongly_rejected)
-        except ValueError:
-            out[name] = overall
-    return out
-
-
-def fit_logistic(
-    records: Sequence[Record], *, l2: float = 1.0, steps: int = 4000, max_wrongly_rejected: float = 0.02
-) -> dict[str, float]:
-    """Fit the not-found logistic model on evaluated records (use the dev split only).
-
-    Answerable questions whose top passage was right are the positives; unanswerable
-    questions the negatives (answerable misses are left out: they are retrieval errors,
-    not evidence about what an answer looks like). Classes are weighted equally. The
-    bias is then moved so that at most `max_wrongly_rejected` of the answerable
-    questions are rejected: a wrong "not in the document" costs a user more than a
-    weak answer shown with a low confidence label.
-
-    Returns:
-        Weights by signal name plus ``"bias"``, for `RetrievalConfig.not_found_weights`.
-    """
-    rows = [r for r in records if (r.answerable and r.metrics.get("hit@1")) or not r.answerable]
-    if not rows or all(r.answerable for r in rows) or not any(r.answerable for r in rows):
-        raise ValueError("records: need both answerable and unanswerable questions to calibrate")
-    x = np.array([[r.signals.get(s, 0.0) for s in SIGNALS] for r in rows], dtype=np.float64)
-    y = np.array([1.0 if r.answerable else 0.0 for r in rows])
-    mu, sd = x.mean(axis=0), x.std(axis=0)
-    sd[sd == 0] = 1.0
-    xs = (x - mu) / sd
-    sw = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
-    w, b = np.zeros(x.shape[1]), 0.0
-    for _ in range(steps):  # plain gradient descent: a handful of features, ~100 rows
-        p = 1.0 / (1.0 + np.exp(-(xs @ w + b)))
-        g = sw * (p - y)
-        w -= 0.1 * (xs.T @ g / len(y) + l2 * w / len(y))
-        b -= 0.1 * g.mean()
-    weights = {s: float(w[i] / sd[i]) for i, s in enumerate(SIGNALS)}
-    weights["bias"] = float(b - sum(w[i] * mu[i] / sd[i] for i in range(len(SIGNALS))))
-    answerable = [r for r in records if r.answerable]
-    z = np.array([weights["bias"] + sum(weights[s] * r.signals.get(s, 0.0) for s in SIGNALS) for r in answerable])
-    if len(z):
-        allowed = int(math.floor(max_wrongly_rejected * len(z)))
-        cut = np.sort(z)[allowed] if allowed < len(z) else z.max()
-        # Put the bar just under the answerable question at the budget: as many
-        # unanswerable questions rejected as the budget of wrong rejections allows. The
-        # margin keeps that question answered when the weights are rounded for printing.
-        weights["bias"] -= float(cut) - 1e-3
-    return weights
 
 
 # -- the report folder ---------------------------------------------------------

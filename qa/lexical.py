@@ -12,18 +12,14 @@ from typing import Sequence
 
 import numpy as np
 
+from qa.words import words
+
 log = logging.getLogger(__name__)
 
 _WORD = re.compile(r"\w", re.UNICODE)
 
 # Function words that match everywhere and only add noise to keyword scores.
-_STOPWORDS = frozenset(
-    """的 了 是 在 和 与 及 或 等 对 把 被 从 向 为 以 于 之 其 这 那 有 也 都 就 而 并 又 还 个 中 上 下
-    吗 呢 吧 啊 哪 哪些 哪个 什么 多少 几 怎么 怎样 如何 为什么 谁 是否 请问 一下 一共 共 到底 呀 么
-    哪家 哪位 哪里 哪儿 哪年 哪天 啥 咋 咋样 怎么样 那些 这些 那个 这个 有没有 是不是 能不能
-    a an the of to in on at for by with and or is are was were be been what which who whom how
-    many much when where why did does do has have had it its this that these those""".split()
-)
+_STOPWORDS = frozenset(words("zh")["stopwords"]) | frozenset(words("en")["stopwords"])
 
 
 # Changes with the stop words: an index whose keywords were cut differently is rebuilt.
@@ -53,23 +49,13 @@ def tokenize(text: str) -> list[str]:
     ]
 
 
-# Only place names: jieba's person and organisation tags fire on ordinary words too often.
-_NAME_TAGS = frozenset({"ns"})
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
-
-
-def specific_terms(text: str) -> list[str]:
-    """Place names and numbers in a question.
-
-    A question naming one of these that a document never mentions asks about
-    something else (another city, a year the document does not cover).
-    """
-    import jieba.posseg
-
-    _jieba()
-    text = unicodedata.normalize("NFKC", text)
-    names = [w for w, flag in jieba.posseg.cut(text) if flag in _NAME_TAGS and len(w) >= 2]
-    return names + _NUMBER.findall(text)
+def coverage(terms: Sequence[str], text: str) -> float:
+    """Share of the question's words (weighted by length) that occur in `text`."""
+    total = sum(len(t) for t in terms)
+    if not total:
+        return 0.0
+    low = text.lower()
+    return sum(len(t) for t in terms if t in low) / total
 
 
 class LexicalIndex:

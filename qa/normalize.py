@@ -16,9 +16,34 @@ def _t2s():
     return opencc.OpenCC("t2s")
 
 
-def _strip_controls(text: str) -> str:
-    # NUL, other C0/C1 controls and lone surrogates carry no meaning in a question.
-    return "".join(" " if unicodedata.category(ch) in ("Cc", "Cs", "Cf") else ch for ch in text)
+_CONTROLS = ("Cc", "Cs", "Cf")
+
+
+def strip_controls(
+    text: str, *, keep: str = "", replacement: str = " ", categories: tuple[str, ...] = _CONTROLS
+) -> str:
+    """`text` with control characters (NUL, escapes, format marks, lone surrogates) replaced.
+
+    Args:
+        text: any text.
+        keep: characters to leave alone (``"\n\t"`` keeps a document's line breaks).
+        replacement: what stands in for each removed character.
+        categories: the Unicode categories removed: controls, surrogates and format
+            marks for a question; a document keeps its format marks (Persian's
+            zero-width non-joiner is spelling), so it passes ``("Cc",)``.
+    """
+    if "Cf" not in categories:  # controls and surrogates are fixed ranges: one regex pass, fast on a 50 MB file
+        ranges = {"Cc": "\x00-\x1f\x7f-\x9f", "Cs": "\ud800-\udfff"}
+        pattern = _range_pattern("".join(ranges[c] for c in categories), keep)
+        return pattern.sub(replacement, text)
+    return "".join(replacement if unicodedata.category(ch) in categories and ch not in keep else ch for ch in text)
+
+
+@functools.lru_cache(maxsize=8)
+def _range_pattern(ranges: str, keep: str) -> re.Pattern:
+    if keep:
+        return re.compile("(?![" + re.escape(keep) + "])[" + ranges + "]")
+    return re.compile("[" + ranges + "]")
 
 
 def normalize_query(text: str) -> str:
@@ -28,11 +53,16 @@ def normalize_query(text: str) -> str:
     Chinese becomes simplified, control characters and runs of whitespace become one
     space.
     """
-    text = _strip_controls(text)
+    text = strip_controls(text)
     text = unicodedata.normalize("NFKC", text)
     if any("\u3400" <= ch <= "\u9fff" for ch in text):
         text = _t2s().convert(text)
     return _SPACE.sub(" ", text).strip()
+
+
+def normalize_text(text: str) -> str:
+    """A document's or a question's text as matching compares it: normalised and lower-cased."""
+    return normalize_query(text).lower()
 
 
 def cjk_ratio(text: str) -> float:

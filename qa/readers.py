@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from qa.corpus import MAX_PASSAGE_CHARS, Document, decode_bytes, parse_text
+from qa.normalize import strip_controls
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,6 @@ _PAGE_LINE = re.compile(
     re.IGNORECASE,
 )
 _EDGE_LINES = 2  # running headers/footers are looked for in this many lines at each end of a page
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class UnreadableDocument(ValueError):
@@ -107,7 +107,7 @@ def parse_bytes(
 
 def _clean(text: str) -> str:
     # NULs and other control characters come out of some PDF fonts' text maps.
-    return _CONTROL.sub("", text)
+    return strip_controls(text, keep="\t\n\r", replacement="", categories=("Cc",))
 
 
 # -- PDF -------------------------------------------------------------------------

@@ -41,14 +41,6 @@ class IndexCorrupt(ValueError):
     """A stored index is damaged, stale or from another version; the message says which."""
 
 
-def index_root(home: Path, document: Path | str, encoder_name: str) -> Path:
-    """The folder that holds every version of one document's index for one encoder."""
-    resolved = str(Path(document).resolve())
-    key = hashlib.sha256(f"{resolved}\n{encoder_name}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    stem = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in Path(document).stem)[:40]
-    return Path(home) / "indexes" / f"{stem}-{key}"
-
-
 def current_version(root: Path) -> Path | None:
     link = root / CURRENT
     try:

@@ -7,7 +7,8 @@ import pytest
 
 import qa
 from qa import Settings
-from qa.answer import choose_sentence, expected_answer
+from qa.answer import SentenceCandidates, choose_sentence
+from qa.intents import expected_answer
 from qa.corpus import Sentence
 from tests.fakes import SMALL_ZH_DOC, HashEncoder
 
@@ -74,7 +75,7 @@ def _candidate(texts, sims):
     for t in texts:
         sentences.append(Sentence(t, start))
         start += len(t)
-    return (0, 1.0, sentences, np.array(sims, dtype=np.float32), "".join(texts))
+    return SentenceCandidates(0, 1.0, sentences, np.array(sims, dtype=np.float32), "".join(texts))
 
 
 def test_the_sentence_holding_the_asked_kind_wins_over_a_slightly_closer_one():
@@ -150,7 +151,7 @@ def test_a_short_opening_line_gives_way_to_the_sentence_that_says_what_happened(
     ],
 )
 def test_questions_for_a_heading(question, heading):
-    from qa.answer import asks_for_heading
+    from qa.intents import asks_for_heading
 
     assert asks_for_heading(question) == heading
 

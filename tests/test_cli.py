@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import embeddings.encoders
+
 import json
 import os
 import subprocess
@@ -37,7 +39,7 @@ DOC = """测试文档
 def fake(monkeypatch):
     """`DOCQA_ENCODER=fake` resolves to a HashEncoder through the API's encoder cache."""
     enc = HashEncoder()
-    monkeypatch.setitem(qa.api._encoders, "fake", enc)
+    monkeypatch.setitem(embeddings.encoders._shared, "fake", enc)
     monkeypatch.setenv("DOCQA_ENCODER", "fake")
     return enc
 
@@ -250,7 +252,7 @@ def test_calibrate_save_writes_weights_that_ask_then_uses(fake, doc, tmp_path, c
     assert set(printed) >= {"bias", "dense_z", "coverage"}
     assert not list(tmp_path.glob("*.tmp"))
 
-    from qa.config import load_retrieval_settings
+    from qa.settings import load_retrieval_settings
 
     config = load_retrieval_settings(target)
     assert config.not_found_weights == printed and config.candidates == 40

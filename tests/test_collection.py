@@ -7,9 +7,11 @@ import os
 
 import pytest
 
+import embeddings
 import qa
-from qa import Settings, load_collection, load_index
+from qa import Settings, load_index
 from qa.citation import place
+from qa.evaluation import resolve_files
 from tests.docfiles import make_docx, make_pdf, make_scanned_pdf
 from tests.fakes import HashEncoder
 
@@ -59,7 +61,7 @@ def parse_spy(monkeypatch):
 
 
 def test_documents_and_citations_name_file_and_page(folder, settings):
-    c = load_collection(folder, encoder=HashEncoder(), settings=settings)
+    c = load_index(folder, encoder=HashEncoder(), settings=settings)
     assert [(d.name, d.kind) for d in c.documents] == [
         ("notes-gbk.txt", "text"), ("plan.docx", "docx"), ("report.pdf", "pdf"), ("web/port.html", "html"),
     ]
@@ -85,18 +87,18 @@ def test_documents_and_citations_name_file_and_page(folder, settings):
 
 
 def test_unchanged_collection_is_not_read_or_encoded_again(folder, settings, parse_spy):
-    load_collection(folder, encoder=HashEncoder(), settings=settings)
+    load_index(folder, encoder=HashEncoder(), settings=settings)
     assert len(parse_spy) == 4
     parse_spy.clear()
     enc = HashEncoder()
-    c = load_collection(folder, encoder=enc, settings=settings)
+    c = load_index(folder, encoder=enc, settings=settings)
     assert parse_spy == [] and enc.calls == 0
     assert c.build_report.reason == "cached" and not c.build_report.rebuilt
     assert c.ask(BRIDGE, 3).passages[0].page == 2  # and the loaded index answers the same
 
 
 def test_changing_one_file_rereads_and_reencodes_only_that_file(folder, settings, parse_spy):
-    c = load_collection(folder, encoder=HashEncoder(), settings=settings)
+    c = load_index(folder, encoder=HashEncoder(), settings=settings)
     before = {d.name: d.passages for d in c.documents}
     parse_spy.clear()
     new = "The harbour will add a second ferry terminal in 2026."
@@ -104,7 +106,7 @@ def test_changing_one_file_rereads_and_reencodes_only_that_file(folder, settings
         f"<html><body><h1>Port</h1><p>{HARBOUR}</p><p>{new}</p></body></html>", encoding="utf-8"
     )
     enc = HashEncoder()
-    c2 = load_collection(folder, encoder=enc, settings=settings)
+    c2 = load_index(folder, encoder=enc, settings=settings)
     assert parse_spy == ["web/port.html"]
     assert enc.encoded and all(new in t for t in enc.encoded)  # only the new passage and its sentence
     assert c2.build_report.rebuilt
@@ -113,17 +115,17 @@ def test_changing_one_file_rereads_and_reencodes_only_that_file(folder, settings
 
 
 def test_touched_but_unchanged_file_is_hashed_not_parsed(folder, settings, parse_spy):
-    load_collection(folder, encoder=HashEncoder(), settings=settings)
+    load_index(folder, encoder=HashEncoder(), settings=settings)
     parse_spy.clear()
     st = (folder / "plan.docx").stat()
     os.utime(folder / "plan.docx", ns=(st.st_atime_ns, st.st_mtime_ns + 10_000_000_000))
     enc = HashEncoder()
-    c = load_collection(folder, encoder=enc, settings=settings)
+    c = load_index(folder, encoder=enc, settings=settings)
     assert parse_spy == [] and enc.calls == 0 and c.build_report.reason == "cached"
 
 
 def test_adding_and_removing_files(folder, settings, parse_spy):
-    c = load_collection(folder, encoder=HashEncoder(), settings=settings)
+    c = load_index(folder, encoder=HashEncoder(), settings=settings)
     buses = c.ask(BUSES, 1).passages[0]
     parse_spy.clear()
     make_docx(folder / "a-first.docx", [("p", "Snow clearing starts when 5 centimetres of snow have fallen.")])
@@ -141,61 +143,61 @@ def test_adding_and_removing_files(folder, settings, parse_spy):
 
 def test_scanned_pdf_is_skipped_with_a_reason_and_alone_is_an_error(folder, settings, tmp_path):
     make_scanned_pdf(folder / "scan.pdf", tmp_path)
-    c = load_collection(folder, encoder=HashEncoder(), settings=settings)
+    c = load_index(folder, encoder=HashEncoder(), settings=settings)
     assert [name for name, _ in c.skipped] == ["scan.pdf"]
     assert "no text layer" in c.skipped[0][1] and "scan.pdf" in c.skipped[0][1]
     assert "scan.pdf" not in [d.name for d in c.documents]
     with pytest.raises(ValueError, match=r"scan\.pdf: no text layer"):
-        load_collection(folder / "scan.pdf", encoder=HashEncoder(), settings=settings)
+        load_index(folder / "scan.pdf", encoder=HashEncoder(), settings=settings)
 
 
 def test_paths_and_types(folder, settings, tmp_path):
     with pytest.raises(FileNotFoundError):
-        load_collection(tmp_path / "missing", encoder=HashEncoder(), settings=settings)
+        load_index(tmp_path / "missing", encoder=HashEncoder(), settings=settings)
     with pytest.raises(ValueError, match="unsupported file type '.png'"):
-        load_collection(folder / "photo.png", encoder=HashEncoder(), settings=settings)
+        load_index(folder / "photo.png", encoder=HashEncoder(), settings=settings)
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ValueError, match="no readable document"):
-        load_collection(empty, encoder=HashEncoder(), settings=settings)
+        load_index(empty, encoder=HashEncoder(), settings=settings)
     # A list of files; two files of the same name are told apart by their folder.
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes-gbk.txt").write_text("Other notes. The museum is closed on Mondays.", encoding="utf-8")
-    c = load_collection([folder / "notes-gbk.txt", other / "notes-gbk.txt", folder / "plan.docx"],
+    c = load_index([folder / "notes-gbk.txt", other / "notes-gbk.txt", folder / "plan.docx"],
                         encoder=HashEncoder(), settings=settings)
     assert sorted(d.name for d in c.documents) == ["docs/notes-gbk.txt", "other/notes-gbk.txt", "plan.docx"]
 
 
 def test_load_index_delegates_for_folders_and_documents_but_not_text(folder, settings, tmp_path):
     enc = HashEncoder()
-    assert isinstance(load_index(folder, encoder=enc, settings=settings), qa.Collection)
-    assert isinstance(load_index(folder / "plan.docx", encoder=enc, settings=settings), qa.Collection)
+    assert isinstance(load_index(folder, encoder=enc, settings=settings), qa.Library)
+    assert isinstance(load_index(folder / "plan.docx", encoder=enc, settings=settings), qa.Library)
     text = tmp_path / "one.txt"
     text.write_text("标题\n第一段正文。\n", encoding="utf-8")
     single = load_index(text, encoder=enc, settings=settings)
-    assert isinstance(single, qa.DocumentIndex)
+    assert isinstance(single, qa.Library)
     assert place(single.ask("第一段正文", 1).passages[0]) == "第 1 段"  # unchanged for one text file
 
 
 def test_eval_question_rows_name_their_file(folder, settings, tmp_path):
     from qa.evaluation import QuestionFileError, evaluate
 
-    c = load_collection(folder, encoder=HashEncoder(), settings=settings)
+    c = load_index(folder, encoder=HashEncoder(), settings=settings)
     rows = [
         {"question": BRIDGE, "answers": ["12 million dollars"], "file": "report.pdf"},
         {"question": HARBOUR, "answers": ["3 million containers"], "file": "port.html"},  # a bare file name
         {"question": "Who won the 1998 cup?"},
     ]
-    out = c.questions(rows)
+    out = resolve_files(c, rows)
     bridge_ids = [u.id for u in c.units if "12 million dollars" in u.text]
     assert out[0]["gold_ids"] == bridge_ids
     report = evaluate(out, index=c, retrievers=["dense"])
     assert report.summary["dense"]["hit@1"] == 1.0
-    with pytest.raises(QuestionFileError, match="'nope.pdf' is not in the collection"):
-        c.questions([{"question": "q", "answers": ["x"], "file": "nope.pdf"}])
+    with pytest.raises(QuestionFileError, match="'nope.pdf' is not in the library"):
+        resolve_files(c, [{"question": "q", "answers": ["x"], "file": "nope.pdf"}])
     with pytest.raises(QuestionFileError, match="none of its answers occurs in plan.docx"):
-        c.questions([{"question": "q", "answers": ["12 million dollars"], "file": "plan.docx"}])
+        resolve_files(c, [{"question": "q", "answers": ["12 million dollars"], "file": "plan.docx"}])
 
 
 @pytest.fixture
@@ -203,7 +205,7 @@ def fake_cli(monkeypatch):
     from qa import api
 
     enc = HashEncoder()
-    monkeypatch.setattr(api, "_shared_encoder", lambda spec: enc)
+    monkeypatch.setattr(embeddings, "shared_encoder", lambda spec=None: enc)
     return enc
 
 
@@ -237,7 +239,7 @@ def test_chat_cites_file_and_page_and_lists_documents(folder, settings):
     from ui.chat import respond
     from ui.render import render_answer, render_documents
 
-    c = load_collection(folder, encoder=HashEncoder(), settings=settings)
+    c = load_index(folder, encoder=HashEncoder(), settings=settings)
     a = c.ask(BRIDGE, 3)
     html = render_answer(a) if not a.found else respond(BRIDGE, [], index=c)
     assert "report.pdf 第 2 页" in html
@@ -250,7 +252,7 @@ def test_upload_is_checked_stored_under_the_data_folder_and_indexed(folder, sett
 
     uploads = upload_folder(settings.home, folder)
     uploads.mkdir(parents=True)
-    c = load_collection([folder, uploads], encoder=HashEncoder(), settings=settings)
+    c = load_index([folder, uploads], encoder=HashEncoder(), settings=settings)
     incoming = tmp_path / "incoming"
     incoming.mkdir()
 
@@ -294,7 +296,7 @@ def test_build_app_with_documents_and_upload(folder, settings):
 
     uploads = upload_folder(settings.home, folder)
     uploads.mkdir(parents=True)
-    c = load_collection([folder, uploads], encoder=HashEncoder(), settings=settings)
+    c = load_index([folder, uploads], encoder=HashEncoder(), settings=settings)
     demo = build_app(c, uploads=uploads)
     ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
     assert {"docqa-documents", "docqa-upload"} <= ids
@@ -308,7 +310,7 @@ def test_build_app_with_documents_and_upload(folder, settings):
 def test_real_model_cites_the_right_file_and_page(folder, real_encoder, tmp_path):
     # Retrieval is this test's subject: the not-found decision is calibrated elsewhere (on the
     # bundled Chinese document), so only the Chinese question also asserts the quote.
-    c = load_collection(folder, encoder=real_encoder, settings=Settings(home=tmp_path / "real"))
+    c = load_index(folder, encoder=real_encoder, settings=Settings(home=tmp_path / "real"))
     top = c.ask("When will the river bridge be finished?", 5).passages[0]
     assert (top.source, top.page) == ("report.pdf", 2) and "2027" in top.text
     top = c.ask("Which room did the central library open for children?", 5).passages[0]

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from qa import BUNDLED_DOCUMENT, parse_text, read_document
+from qa import BUNDLED_DOCUMENT, parse_text
+from qa.readers import read_file as read_document
 from qa.corpus import decode_bytes
 
 
@@ -202,8 +203,13 @@ def test_empty_document_is_a_value_error(tmp_path, content):
 
 
 def test_binary_file_is_a_value_error(tmp_path):
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
     path = tmp_path / "image.png"
-    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4)
+    path.write_bytes(png)
+    with pytest.raises(ValueError, match="unsupported file type"):
+        read_document(path)
+    path = tmp_path / "image.txt"  # binary bytes under a text file's name
+    path.write_bytes(png)
     with pytest.raises(ValueError, match="binary"):
         read_document(path)
 

@@ -18,12 +18,12 @@ from qa.evaluation import (
     char_f1,
     check_gates,
     evaluate,
-    fit_not_found,
     format_table,
     load_questions,
     ranking_metrics,
     write_report,
 )
+from qa.notfound import fit_not_found
 from tests.fakes import HashEncoder
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from qa import Settings, open_index
+from qa import Settings, load_index
 from qa import store
 from tests.fakes import SMALL_ZH_DOC, HashEncoder
 
@@ -34,18 +34,18 @@ def version_dir(index):
 
 def test_round_trip_gives_identical_answers_without_encoding(doc, settings):
     enc = HashEncoder()
-    built = open_index(doc, encoder=enc, settings=settings)
+    built = load_index(doc, encoder=enc, settings=settings)
     assert built.build_report.rebuilt
     before = answers(built)
     enc2 = HashEncoder()
-    loaded = open_index(doc, encoder=enc2, settings=settings)
+    loaded = load_index(doc, encoder=enc2, settings=settings)
     assert not loaded.build_report.rebuilt
     assert enc2.encoded == []  # nothing was re-embedded to load
     assert_same_answers(before, answers(loaded))
 
 
 def test_index_directory_is_plain_files(doc, settings):
-    index = open_index(doc, encoder=HashEncoder(), settings=settings)
+    index = load_index(doc, encoder=HashEncoder(), settings=settings)
     vdir = version_dir(index)
     names = {p.name for p in vdir.iterdir()}
     assert {"manifest.json", "passages.jsonl", "dense.faiss", "sentences.npy", "bm25"} <= names
@@ -63,10 +63,10 @@ def test_index_directory_is_plain_files(doc, settings):
 
 
 def test_changed_document_rebuilds_and_reencodes_only_changed_passages(doc, settings):
-    open_index(doc, encoder=HashEncoder(), settings=settings)
+    load_index(doc, encoder=HashEncoder(), settings=settings)
     doc.write_text(DOC.replace("抓获犯罪嫌疑人959人", "抓获犯罪嫌疑人960人"), encoding="utf-8")
     enc = HashEncoder()
-    index = open_index(doc, encoder=enc, settings=settings)
+    index = load_index(doc, encoder=enc, settings=settings)
     report = index.build_report
     assert report.rebuilt and "document changed" in report.reason
     # The changed passage and its changed sentence, nothing else.
@@ -75,45 +75,45 @@ def test_changed_document_rebuilds_and_reencodes_only_changed_passages(doc, sett
     a = index.ask("抓获了多少犯罪嫌疑人？", k=1)
     assert "960" in a.passages[0].text
     # ...and the rebuilt index is itself cached.
-    assert not open_index(doc, encoder=HashEncoder(), settings=settings).build_report.rebuilt
+    assert not load_index(doc, encoder=HashEncoder(), settings=settings).build_report.rebuilt
 
 
 def test_changed_encoder_rebuilds(doc, settings):
-    first = open_index(doc, encoder=HashEncoder(), settings=settings)
+    first = load_index(doc, encoder=HashEncoder(), settings=settings)
     other = HashEncoder(name="fake/hash-64-other")
-    index = open_index(doc, encoder=other, settings=settings)
+    index = load_index(doc, encoder=other, settings=settings)
     assert index.build_report.rebuilt
     assert len(other.encoded) == index.build_report.encoded > 0  # vectors of another model are not reused
     assert index.version_dir != first.version_dir
 
 
 def test_changed_dimension_under_the_same_name_rebuilds(doc, settings, tmp_path):
-    open_index(doc, encoder=HashEncoder(dim=64), settings=settings)
-    index = open_index(doc, encoder=HashEncoder(dim=32, name="fake/hash-64"), settings=settings)
+    load_index(doc, encoder=HashEncoder(dim=64), settings=settings)
+    index = load_index(doc, encoder=HashEncoder(dim=32, name="fake/hash-64"), settings=settings)
     assert index.build_report.rebuilt and "encoder" in index.build_report.reason
     assert index.ask("抓获了多少犯罪嫌疑人？", k=1).passages[0].id == 3
 
 
 def test_changed_build_settings_rebuild(doc, settings):
-    open_index(doc, encoder=HashEncoder(), settings=settings)
-    index = open_index(doc, encoder=HashEncoder(), settings=Settings(home=settings.home, max_passage_chars=20))
+    load_index(doc, encoder=HashEncoder(), settings=settings)
+    index = load_index(doc, encoder=HashEncoder(), settings=Settings(home=settings.home, max_passage_chars=20))
     assert index.build_report.rebuilt
     assert all(len(u.text) <= 20 for u in index.units)
 
 
 def test_index_cut_into_words_by_another_tokenizer_is_rebuilt(doc, settings, monkeypatch):
-    first = open_index(doc, encoder=HashEncoder(), settings=settings)
-    monkeypatch.setattr("qa.index.TOKENIZER_VERSION", "older-stopwords")
+    first = load_index(doc, encoder=HashEncoder(), settings=settings)
+    monkeypatch.setattr("qa.search_index.TOKENIZER_VERSION", "older-stopwords")
     encoder = HashEncoder()
-    index = open_index(doc, encoder=encoder, settings=settings)
+    index = load_index(doc, encoder=encoder, settings=settings)
     assert index.build_report.rebuilt and "tokenizer" in index.build_report.reason
     assert index.version_dir != first.version_dir
     assert encoder.encoded == []  # only the keywords changed: every vector comes from the cache
 
 
 def test_rebuild_flag(doc, settings):
-    open_index(doc, encoder=HashEncoder(), settings=settings)
-    index = open_index(doc, encoder=HashEncoder(), settings=settings, rebuild=True)
+    load_index(doc, encoder=HashEncoder(), settings=settings)
+    index = load_index(doc, encoder=HashEncoder(), settings=settings, rebuild=True)
     assert index.build_report.rebuilt and index.build_report.reason == "rebuild requested"
 
 
@@ -159,40 +159,40 @@ DAMAGE = {
 @pytest.mark.parametrize("case", sorted(DAMAGE))
 def test_damaged_index_is_detected_and_rebuilt(doc, settings, case):
     name, damage, expected_reason = DAMAGE[case]
-    good = open_index(doc, encoder=HashEncoder(), settings=settings)
+    good = load_index(doc, encoder=HashEncoder(), settings=settings)
     before = answers(good)
     damage(version_dir(good) / name)
-    index = open_index(doc, encoder=HashEncoder(), settings=settings)
+    index = load_index(doc, encoder=HashEncoder(), settings=settings)
     report = index.build_report
     assert report.rebuilt, case
     assert expected_reason in report.reason, report.reason
     assert_same_answers(before, answers(index))
     # The repaired index is good for the next process too.
-    again = open_index(doc, encoder=HashEncoder(), settings=settings)
+    again = load_index(doc, encoder=HashEncoder(), settings=settings)
     assert not again.build_report.rebuilt
     assert_same_answers(before, answers(again))
 
 
 def test_dangling_current_link_is_rebuilt(doc, settings):
-    good = open_index(doc, encoder=HashEncoder(), settings=settings)
+    good = load_index(doc, encoder=HashEncoder(), settings=settings)
     import shutil
 
     shutil.rmtree(version_dir(good))
-    index = open_index(doc, encoder=HashEncoder(), settings=settings)
+    index = load_index(doc, encoder=HashEncoder(), settings=settings)
     assert index.build_report.rebuilt
 
 
 def test_unwritable_cache_still_answers(doc, tmp_path):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the cache folder should be", encoding="utf-8")
-    index = open_index(doc, encoder=HashEncoder(), settings=Settings(home=blocker))
+    index = load_index(doc, encoder=HashEncoder(), settings=Settings(home=blocker))
     assert index.build_report.rebuilt and "not writable" in index.build_report.reason
     assert index.ask("抓获了多少犯罪嫌疑人？", k=1).passages[0].id == 3
 
 
 def test_sentence_vectors_match_a_fresh_encoding(doc, settings):
-    open_index(doc, encoder=HashEncoder(), settings=settings)
-    loaded = open_index(doc, encoder=HashEncoder(), settings=settings)
+    load_index(doc, encoder=HashEncoder(), settings=settings)
+    loaded = load_index(doc, encoder=HashEncoder(), settings=settings)
     sents = [s.text for u in loaded.units for s in u.sentences]
     fresh = HashEncoder().encode_passages(sents)
     stored = np.load(loaded.version_dir / "sentences.npy", allow_pickle=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import embeddings.encoders
 import qa
 from qa import RetrievalConfig, Settings
 from tests.fakes import SMALL_ZH_DOC, HashEncoder
@@ -205,7 +206,7 @@ def test_module_level_ask_uses_bundled_document(monkeypatch):
     import qa.api
 
     monkeypatch.setattr(qa.api, "_default", None)
-    monkeypatch.setitem(qa.api._encoders, "fake", HashEncoder())
+    monkeypatch.setitem(embeddings.encoders._shared, "fake", HashEncoder())
     monkeypatch.setenv("DOCQA_ENCODER", "fake")
     a = qa.ask("疫情期间共核查了多少人员？", k=3)
     assert len(a.passages) == 3

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from qa import Answer, Passage
-from ui.chat import is_follow_up, respond
+from qa import is_follow_up
+from ui.chat import respond
 
 ROOT = Path(__file__).resolve().parent.parent
 XSS = "<img src=x onerror=alert(1)>"
@@ -30,6 +31,10 @@ class _Doc:
 
 class StubIndex:
     """Answers from a table {substring of the question: (passage text, answer text, confidence)}."""
+
+    cites_files = False  # one document, as a `qa.Library` of one file
+    documents: list = []
+    skipped: list = []
 
     def __init__(self, table=None, *, section="第一节", title="测试文档", fail=None):
         self.table = table or {}

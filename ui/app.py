@@ -46,8 +46,8 @@ details li { margin-bottom: 0.4rem; }
 def _header(index) -> str:
     doc = index.document
     title = doc.title or Path(doc.path).name
-    documents = getattr(index, "documents", None)
-    if documents is not None:  # a collection of files
+    documents = index.documents
+    if index.cites_files:  # a folder or several files
         return (
             f"<h1>《{esc(title)}》问答</h1>"
             f"<p>只从这 {len(documents)} 份文档中摘录原文作答（共 {len(doc.units)} 段）：每个回答都注明出自哪个文件、"
@@ -64,8 +64,8 @@ def build_app(index=None, *, uploads: Path | None = None) -> gr.Blocks:
     """The chat app, not launched.
 
     Args:
-        index: the `qa.DocumentIndex` or `qa.Collection` to answer from; the bundled
-            document's when omitted. A collection's documents are listed above the chat.
+        index: the `qa.Library` to answer from; the bundled document's when omitted.
+            A folder's or several files' documents are listed above the chat.
         uploads: the folder uploaded documents are kept in; when given (and `index` is a
             collection that includes this folder) the page offers an upload box.
 
@@ -118,7 +118,7 @@ def build_app(index=None, *, uploads: Path | None = None) -> gr.Blocks:
         return render_notice(note), docs_html(), _header(index)
 
     title = index.document.title or "docqa"
-    collection = hasattr(index, "documents")
+    collection = index.cites_files
     with gr.Blocks(title=f"{title} · docqa", analytics_enabled=False, fill_height=True) as demo:
         header = gr.HTML(_header(index), elem_id="docqa-header")
         if collection:
@@ -212,8 +212,7 @@ def serve(
             and answered from together with `doc`.
         settings: cache folder, encoder and retrieval settings (default: `Settings()`).
     """
-    from qa import load_collection, load_index
-    from qa.config import BUNDLED_DOCUMENT, Settings
+    from qa import BUNDLED_DOCUMENT, Settings, load_index
     from ui.uploads import upload_folder
 
     settings = settings or Settings()
@@ -221,15 +220,15 @@ def serve(
     if upload:
         uploads = upload_folder(settings.home, doc)
         uploads.mkdir(parents=True, exist_ok=True)
-        index = load_collection([doc or BUNDLED_DOCUMENT, uploads], settings=settings, progress=progress)
+        index = load_index([doc or BUNDLED_DOCUMENT, uploads], settings=settings, progress=progress)
     else:
         index = load_index(doc, settings=settings, progress=progress)
-    report = getattr(index, "build_report", None)
+    report = index.build_report
     state = "built" if report is not None and report.rebuilt else "loaded from the cache"
     print(f"docqa: index {state}: 《{index.document.title}》, {len(index.document.units)} passages", flush=True)
-    for d in getattr(index, "documents", []):
+    for d in index.documents if index.cites_files else []:
         print(f"docqa:   {d.name}: {d.passages} passages", flush=True)
-    for name, why in getattr(index, "skipped", []):
+    for name, why in index.skipped:
         print(f"docqa: warning: skipped {name}: {why}", flush=True)
     if uploads is not None:
         print(f"docqa: uploads are kept in {uploads}", flush=True)

@@ -11,7 +11,7 @@ import html
 import re
 from typing import Sequence
 
-from qa.citation import place
+from qa import place
 
 LABELS_ZH = {"high": "高", "medium": "中", "low": "低"}
 SNIPPET_CHARS = 160

@@ -14,7 +14,7 @@ import shutil
 import unicodedata
 from pathlib import Path
 
-from qa.readers import read_file
+from qa import read_file
 
 log = logging.getLogger(__name__)
 

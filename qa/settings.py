@@ -1,7 +1,11 @@
-"""Settings: a frozen dataclass with defaults, overridable by keyword and environment."""
+"""Settings: frozen dataclasses with defaults, overridable by keyword, environment and a JSON file.
+
+Imports nothing else of `qa`, so reading the settings never pulls in an index or a model.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -14,19 +18,24 @@ BUNDLED_DOCUMENT = PROJECT_ROOT / "seeds" / "000_f68f8fec486f23e4.txt"
 MAX_QUESTION_CHARS = 2000
 MAX_K = 50
 
-# Fitted by `docqa eval --calibrate` on the dev split of seeds/questions.jsonl.
-NOT_FOUND_WEIGHTS = {
-    "missing": -4.45355,
-    "dense_z": 0.09265,
-    "lang": -1.10082,
-    "coverage": 0.43185,
-    "oov": -1.17926,
-    "type_gap": -17.93137,
-    "sent_sim_zh": 2.94449,
-    "sent_sim_other": 0.92879,
-    "sent_cov": -0.42434,
-    "bias": 0.51814
-}
+NOT_FOUND_FILE = Path(__file__).resolve().parent / "data" / "not_found.json"
+
+
+@functools.lru_cache(maxsize=1)
+def _not_found_model() -> tuple[tuple[str, ...], dict[str, float]]:
+    """The not-found model's signal names and default weights, from its data file (see `qa.notfound`)."""
+    data = json.loads(NOT_FOUND_FILE.read_text(encoding="utf-8"))
+    return tuple(data["signals"]), {k: float(v) for k, v in data["weights"].items()}
+
+
+def not_found_signals() -> tuple[str, ...]:
+    """The names of the not-found model's signals."""
+    return _not_found_model()[0]
+
+
+def default_not_found_weights() -> dict[str, float]:
+    """The shipped not-found weights (fitted by `docqa eval --calibrate` on the dev split)."""
+    return dict(_not_found_model()[1])
 
 
 def _default_encoder() -> str:
@@ -48,7 +57,7 @@ class RetrievalConfig:
     """How questions are scored. Defaults were tuned on the dev split (see README)."""
 
     mode: str = "hybrid"  # "hybrid" | "dense" | "bm25" (the latter two for comparison)
-    fusion: str = "linear"  # "linear" | "rrf"
+    fusion: str = "linear"  # "linear" | "rrf" | "zscore" (see qa.fusion)
     dense_weight: float = 1.0
     lexical_weight: float = 0.8
     bridge_weight: float = 0.35  # keyword weight for non-Chinese questions, through the CC-CEDICT bridge
@@ -56,8 +65,8 @@ class RetrievalConfig:
     rrf_k: int = 60
     candidates: int = 50
     answer_passages: int = 3  # passages searched for the answer sentence
-    # Logistic weights of the not-found decision over `Retriever._signals` (fitted on dev).
-    not_found_weights: dict = field(default_factory=lambda: dict(NOT_FOUND_WEIGHTS))
+    # Logistic weights of the not-found decision over `qa.notfound`'s signals (fitted on dev).
+    not_found_weights: dict = field(default_factory=default_not_found_weights)
     not_found_threshold: float = 0.0  # shift of the decision: > 0 rejects more
     # A question none of whose words the document has (directly or through the English
     # bridge) is off-topic unless its best passage stands this many standard deviations
@@ -77,15 +86,13 @@ def _number(value: object) -> bool:
 
 def _check_weights(weights: object, where: str) -> dict:
     """Not-found weights: signal name -> number, or one such table per language ("zh", "other")."""
-    from qa.evaluation import SIGNALS  # imported late: `docqa --help` stays light
-
     if not isinstance(weights, dict) or not weights:
         raise ValueError(f"{where}: not_found_weights must be a non-empty object of signal -> number")
     if set(weights) & {"zh", "other"}:
         if set(weights) != {"zh", "other"}:
             raise ValueError(f"{where}: per-language not_found_weights need exactly the tables 'zh' and 'other'")
         return {lang: _check_weights(table, f"{where}: not_found_weights.{lang}") for lang, table in weights.items()}
-    known = set(SIGNALS) | {"bias"}
+    known = set(not_found_signals()) | {"bias"}
     for name, value in weights.items():
         if name not in known:
             raise ValueError(f"{where}: unknown not-found signal {name!r} (known: {', '.join(sorted(known))})")

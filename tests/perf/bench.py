@@ -28,12 +28,16 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # tests/perf/bench.py -> the repository
+if str(PROJECT_ROOT) not in sys.path:  # `python tests/perf/bench.py` puts only tests/perf/ on the path
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+import numpy as np  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 QUESTION = "疫情期间共核查了多少人员？"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BENCH_FILE = Path(__file__).resolve()  # the scale children run this file again
 QUESTIONS_FILE = PROJECT_ROOT / "seeds" / "questions.jsonl"
 GENERATOR_VERSION = 1  # bump when the generated corpus changes, so cached vectors are not reused
 TARGETS = {
@@ -230,8 +234,8 @@ def bench_server(work: Path, *, requests_per_client: int, questions: list[str]) 
 
 def bench_build(work: Path, encoder) -> dict:
     """Build the bundled document's index from nothing, then after a one-paragraph edit."""
-    from qa.config import BUNDLED_DOCUMENT, Settings
-    from qa.index import open_index
+    import qa
+    from qa.settings import BUNDLED_DOCUMENT, Settings
 
     home = work / "build-home"
     shutil.rmtree(home, ignore_errors=True)
@@ -240,9 +244,9 @@ def bench_build(work: Path, encoder) -> dict:
     doc.write_text(text, encoding="utf-8")
     settings = Settings(home=home)
     t0 = time.perf_counter()
-    index = open_index(doc, encoder=encoder, settings=settings)
+    library = qa.load_index(doc, encoder=encoder, settings=settings)
     total = time.perf_counter() - t0
-    r = index.build_report
+    r = library.build_report
     texts = r.passages + r.sentences
     stages = {k: round(v, 3) for k, v in r.seconds.items()}
     result = {
@@ -253,16 +257,16 @@ def bench_build(work: Path, encoder) -> dict:
         "stages_s": stages,
         "passages_per_s": round(r.passages / total, 1),
         "texts_encoded_per_s": round(r.encoded / max(r.seconds.get("encode", 0), 1e-9), 1),
-        "index_dir_kib": round(_dir_mib(index.version_dir) * 1024, 1) if index.version_dir else None,
+        "index_dir_kib": round(_dir_mib(library.version_dir) * 1024, 1) if library.version_dir else None,
     }
     # Change one paragraph: its passage and the sentence that changed are re-encoded, nothing else.
-    unit = max(index.units, key=lambda u: len(u.text))
+    unit = max(library.units, key=lambda u: len(u.text))
     first_line = next(line for line in unit.text.splitlines() if line.strip())
     anchor = first_line[:12]
     assert anchor in text, "the passage's first words must appear verbatim in the document"
     doc.write_text(text.replace(anchor, anchor[:-1] + "（修订）" + anchor[-1], 1), encoding="utf-8")
     t0 = time.perf_counter()
-    again = open_index(doc, encoder=encoder, settings=settings)
+    again = qa.load_index(doc, encoder=encoder, settings=settings)
     result["edit_one_paragraph"] = {
         "encoded": again.build_report.encoded,
         "of_texts": texts,
@@ -363,13 +367,13 @@ def generate_passages(n: int, *, seed: int = 0) -> list[str]:
     """
     import jieba.posseg as pseg
 
-    from qa.config import BUNDLED_DOCUMENT
-    from qa.corpus import read_document
+    from qa.readers import read_file
+    from qa.settings import BUNDLED_DOCUMENT
 
     rng = np.random.default_rng(seed)
     pools = _pos_pools()
     templates = []
-    for u in read_document(BUNDLED_DOCUMENT).units:
+    for u in read_file(BUNDLED_DOCUMENT).units:
         for s in u.sentences:
             if len(s.text) >= 8:
                 templates.append([(w.word, w.flag) for w in pseg.cut(s.text)])
@@ -500,25 +504,33 @@ def _time_queries(fn, queries, repeat: int = 1) -> list[float]:
 
 
 def scale_child(spec: dict) -> dict:
-    """Measure one corpus size. Runs in a fresh process (see `run_scale`)."""
+    """Measure one corpus size. Runs in a fresh process (see `run_scale`).
+
+    The vector and keyword indexes are the product's (`VectorIndex`, `LexicalIndex`), and the
+    retrieval path is the product's own: a real `SearchIndex` over the synthetic passages,
+    searched by a real `Retriever`; only the encoder is replaced by a table of the question
+    vectors computed beforehand, so everything but the model is measured.
+    """
     import bm25s
     from bm25s.tokenization import Tokenized
 
     from embeddings import APPROX_THRESHOLD, VectorIndex
-    from qa.config import RetrievalConfig
     from qa.corpus import Unit
     from qa.lexical import LexicalIndex, tokenize
     from qa.normalize import normalize_query
-    from qa.retrieval import Retriever, _fuse
-    from qa.normalize import cjk_ratio
+    from qa.retrieval import Retriever, check_question
+    from qa.search_index import SearchIndex
+    from qa.settings import RetrievalConfig
 
     n = spec["n"]
     work = Path(spec["work"])
     cache = Path(spec["cache"])
     res: dict = {"n": n, "vectors": spec["source"]}
     qdata = np.load(cache / "queries.npz", allow_pickle=False)
-    qtexts = [str(t) for t in qdata["texts"]]
-    qvecs = qdata["vectors"]
+    n_queries = spec.get("queries") or len(qdata["texts"])
+    qtexts = [str(t) for t in qdata["texts"][:n_queries]]
+    qvecs = qdata["vectors"][:n_queries]
+    res["queries"] = len(qtexts)
     if spec["source"] == "real":
         vectors = np.load(spec["vectors_path"], allow_pickle=False)
         texts = generate_passages(n)
@@ -556,10 +568,10 @@ def scale_child(spec: dict) -> dict:
     if spec.get("hnsw"):
         hnsw, res["hnsw"] = approx("hnsw")
         del hnsw
+    # The index the product builds for this many passages (`VectorIndex.build`'s "auto").
     auto_kind = "ivf" if n > APPROX_THRESHOLD else "flat"
     dense = ivf if auto_kind == "ivf" else VectorIndex.build(vectors, kind="flat")
-    if auto_kind == "ivf":
-        del vectors  # the IVF lists hold their own copy
+    del ivf
     res["auto_kind"] = auto_kind
 
     # The keyword side: real jieba words (generated text) or a Zipf corpus of dictionary words.
@@ -590,69 +602,61 @@ def scale_child(spec: dict) -> dict:
     lexical.save(work / f"bm25-{n}")
     res["bm25_disk_mib"] = round(_dir_mib(work / f"bm25-{n}"), 1)
     shutil.rmtree(work / f"bm25-{n}", ignore_errors=True)
+    config = RetrievalConfig()
     terms = [tokenize(normalize_query(q)) for q in qtexts]
 
     def lexical_top(tk):
         s = lexical.scores(tk)
-        top = np.argpartition(-s, 50)[:50] if len(s) > 50 else np.arange(len(s))
+        top = np.argpartition(-s, config.candidates)[: config.candidates] if len(s) > config.candidates else np.arange(len(s))
         return top[s[top] > 0]
 
     res["bm25_query_ms"] = _ms(_time_queries(lexical_top, terms))
 
-    # The whole retrieval path minus the model, as qa/retrieval.py runs it today.
+    # The product's retrieval path minus the model: a `SearchIndex` over these passages (each
+    # of their sentences gets its passage's vector, so the per-sentence scoring runs as it
+    # does on a real document) and the `Retriever` the library builds over it.
     units = [Unit(id=i + 1, text=t, section="") for i, t in enumerate(unit_texts)]
     del unit_texts
-    table = {normalize_query(q): v for q, v in zip(qtexts, qvecs)}
-    retriever = Retriever(
-        units=units,
-        sentences=[[] for _ in range(n)],
-        sentence_offsets=np.zeros(n + 1, dtype=np.int64),
-        encoder=_LookupEncoder(table, dim),
-        dense=dense,
-        sentence_vectors=np.zeros((0, dim), dtype=np.float32),
-        lexical=lexical,
-    )
-    config = RetrievalConfig()
-    stage_times: dict[str, list[float]] = {}
+    counts = np.fromiter((len(u.sentences) for u in units), dtype=np.int64, count=len(units))
+    sentence_vectors = np.repeat(vectors, counts, axis=0)
+    del vectors  # the dense index holds its own copy
+    index = SearchIndex(
+        units, dense, sentence_vectors, lexical, keys=[], section_context=config.section_context
+    )  # content hashes only matter for re-use on a rebuild; search never reads them
+    res["sentences"] = int(sentence_vectors.shape[0])
+    table = {normalize_query(check_question(q)): v for q, v in zip(qtexts, qvecs)}
+    retriever = Retriever(index, _LookupEncoder(table, dim))
+    for q in qtexts[:3]:  # first-call costs (jieba's tagger, the not-found document terms) are not per query
+        retriever.ask(q, 5, config)
+    search_stages: dict[str, list[float]] = {}
+    search_ms: list[float] = []
+    ask_ms: list[float] = []
     n_pipeline = len(qtexts) if n <= 200_000 else min(len(qtexts), 60)
     for q in qtexts[:n_pipeline]:
-        r = retriever.search(q, 5, config)
-        for k, v in r.timings.items():
-            stage_times.setdefault(k, []).append(v)
-    excl = [sum(v[i] for k, v in stage_times.items() if k != "encode") for i in range(n_pipeline)]
-    res["pipeline_ms"] = _ms(excl)
-    res["pipeline_stages_ms"] = {k: _ms(v) for k, v in stage_times.items() if k != "encode"}
-
-    # The same with the two O(n) steps of retrieval.py replaced (the patch proposed in the report):
-    # argpartition instead of a full argsort, and reconstructing only the keyword-only candidates.
-    def patched(i):
-        qv, tk = qvecs[i], terms[i]
-        lex = lexical.scores(tk) if tk else None
-        n_cand = min(n, config.candidates)
-        hits = dense.search(qv, n_cand)
-        cand = [int(x) for x in hits.ids]
-        if lex is not None:
-            top = np.argpartition(-lex, n_cand)[:n_cand] if n > n_cand else np.arange(n)
-            top = top[np.argsort(-lex[top], kind="stable")]
-            cand = list(dict.fromkeys(cand + [int(x) for x in top if lex[x] > 0]))
-        dense_p = dict(zip(cand, hits.scores.tolist()))
-        missing = [x for x in cand if x not in dense_p]
-        if missing:
-            for x, s in zip(missing, dense.reconstruct(missing) @ qv):
-                dense_p[x] = float(s)
-        dp = np.array([dense_p[x] for x in cand], dtype=np.float32)
-        lx = lex[cand] if lex is not None else np.zeros(len(cand), dtype=np.float32)
-        fused = _fuse(dp, lx, cjk_ratio(qtexts[i]), config)
-        return np.argsort(-fused, kind="stable")[:5]
-
-    res["patched_pipeline_ms"] = _ms(_time_queries(patched, range(len(qtexts) if n < 1_000_000 else 80)))
-    res["rss_mib"] = round(_rss_mib())  # serving state: the auto index, BM25 and the passages
+        t = time.perf_counter()
+        answer = retriever.ask(q, 5, config)  # `Library.ask`: `Retriever.search`, then the answer sentence
+        wall = time.perf_counter() - t
+        timings = answer.timings
+        for k, v in timings.items():
+            if k not in ("encode", "answer"):
+                search_stages.setdefault(k, []).append(v)
+        search_ms.append(sum(v for k, v in timings.items() if k not in ("encode", "answer")))
+        ask_ms.append(wall - timings.get("encode", 0.0))
+    res["pipeline_ms"] = _ms(search_ms)  # `Retriever.search`, its stages but the encoder
+    res["pipeline_stages_ms"] = {k: _ms(v) for k, v in search_stages.items()}
+    res["ask_pipeline_ms"] = _ms(ask_ms)  # the whole `ask`, wall clock, less the encoder
+    res["rss_mib"] = round(_rss_mib())  # serving state: the auto index, sentence vectors, BM25, the passages
     res["peak_rss_mib"] = round(_rss_mib("VmHWM"))
     return res
 
 
-def run_scale(work: Path, cache: Path, *, sizes: list[int], real_sizes: set[int], hnsw_sizes: set[int]) -> dict:
-    """Prepare vectors (real for `real_sizes`, drawn otherwise), then measure each size in its own process."""
+def run_scale(
+    work: Path, cache: Path, *, sizes: list[int], real_sizes: set[int], hnsw_sizes: set[int], queries: int | None = None
+) -> dict:
+    """Prepare vectors (real for `real_sizes`, drawn otherwise), then measure each size in its own process.
+
+    `queries`: how many of the seed questions each size is timed with (all when None).
+    """
     from embeddings import load_encoder
 
     encoder_box: list = []
@@ -693,9 +697,10 @@ def run_scale(work: Path, cache: Path, *, sizes: list[int], real_sizes: set[int]
             "source": "real" if n in real_sizes else "drawn",
             "vectors_path": real_paths.get(n),
             "hnsw": n in hnsw_sizes,
+            "queries": queries,
         }
         res = subprocess.run(
-            [sys.executable, "-m", "qa.bench", "--scale-child", json.dumps(spec)],
+            [sys.executable, str(BENCH_FILE), "--scale-child", json.dumps(spec)],
             env=_env(work / "scale-home"),
             capture_output=True,
             text=True,
@@ -763,7 +768,7 @@ def format_table(r: dict) -> str:
         lines.append("")
         lines.append(
             "| passages | vectors | exact p50/p95 ms | approx (IVF) p50/p95 ms | recall@10 | IVF build s | "
-            "disk MiB (IVF + BM25) | BM25 build s | BM25 p50/p95 ms | pipeline excl. encoder p50/p95 ms (today / patched) | RSS MiB (peak) |"
+            "disk MiB (IVF + BM25) | BM25 build s | BM25 p50/p95 ms | search / ask excl. encoder p50/p95 ms | RSS MiB (peak) |"
         )
         lines.append("| ---: | --- | --- | --- | ---: | ---: | --- | ---: | --- | --- | --- |")
         for n, v in sc.items():
@@ -775,7 +780,7 @@ def format_table(r: dict) -> str:
                 f"| {int(n):,} | {v['vectors']} | {v['flat_query_ms']['p50']} / {v['flat_query_ms']['p95']} | "
                 f"{iv['query_ms']['p50']} / {iv['query_ms']['p95']} | {iv['recall_at_10']} | {iv['build_s']} | "
                 f"{iv['disk_mib']} + {v['bm25_disk_mib']} | {v['bm25_build_s']} | {v['bm25_query_ms']['p50']} / {v['bm25_query_ms']['p95']} | "
-                f"{v['pipeline_ms']['p50']} / {v['pipeline_ms']['p95']} ({v['auto_kind']}) · {v['patched_pipeline_ms']['p50']} / {v['patched_pipeline_ms']['p95']} | "
+                f"{v['pipeline_ms']['p50']} / {v['pipeline_ms']['p95']} · {v['ask_pipeline_ms']['p50']} / {v['ask_pipeline_ms']['p95']} ({v['auto_kind']}) | "
                 f"{v['rss_mib']} ({v['peak_rss_mib']}) |"
             )
             if "hnsw" in v:
@@ -813,8 +818,8 @@ def plot(r: dict, path: Path) -> None:
         ax.loglog(ns, [sc[n]["flat_query_ms"]["p50"] for n in ns], "o-", label="exact (flat)")
         ax.loglog(ns, [sc[n]["ivf"]["query_ms"]["p50"] for n in ns], "o-", label="IVF")
         ax.loglog(ns, [sc[n]["bm25_query_ms"]["p50"] for n in ns], "o-", label="BM25")
-        ax.loglog(ns, [sc[n]["patched_pipeline_ms"]["p50"] for n in ns], "o-", label="pipeline excl. encoder (patched)")
-        ax.loglog(ns, [sc[n]["pipeline_ms"]["p50"] for n in ns], "x--", label="pipeline excl. encoder (today)")
+        ax.loglog(ns, [sc[n]["pipeline_ms"]["p50"] for n in ns], "o-", label="Retriever.search excl. encoder")
+        ax.loglog(ns, [sc[n]["ask_pipeline_ms"]["p50"] for n in ns], "x--", label="Retriever.ask excl. encoder")
         ax.axhline(80, color="grey", lw=0.8, ls=":")
         ax.set_xlabel("passages")
         ax.set_ylabel("query p50, ms")
@@ -897,7 +902,7 @@ def run(out: Path, *, quick: bool = False) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m qa.bench")
+    parser = argparse.ArgumentParser(prog="python tests/perf/bench.py", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default="bench-results")
     parser.add_argument("--scale-child", default=None, help=argparse.SUPPRESS)
