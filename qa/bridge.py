@@ -15,6 +15,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Iterable
 
+from qa.words import words
+
 log = logging.getLogger(__name__)
 
 _ENTRY = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/\s*$")
@@ -23,13 +25,8 @@ _TONE = re.compile(r"[1-5]")
 # A word glossing more of the document's words than this is too vague to be a keyword.
 MAX_TARGETS = 6
 
-_STOP = frozenset(
-    """a an the of to in on at for by with and or is are was were be been being what which who whom whose how
-    many much when where why did does do done has have had it its this that these those there their they them
-    he she his her we our you your i me my as from into about over under than then so such not no any some all
-    each per up out off very can could would should will shall may might must also just only one two
-    used etc sb sth something someone abbr cl variant see old name surname kind type""".split()
-)
+# Function words, and words of CC-CEDICT's own glosses ("sb", "variant", "surname"), that name nothing.
+_STOP = frozenset(words("en")["stopwords"]) | frozenset(words("en")["gloss_stopwords"])
 
 
 def _stem(word: str) -> str:

@@ -58,7 +58,7 @@ _EXPECTATIONS = [
     (
         "date",
         r"哪一?天|几月几[日号]|哪个月|什么时候|何时|什么时间|\bwhen\b|what date|which day",
-        r"\d{1,2}\s*月|\d{4}\s*年|年初|年底|年末|以来|\d{1,2}\s*日|\b(january|february|march|april|may|june|july|august|september|october|november|december)\b",
+        r"\d{1,2}\s*月|\d{4}\s*年|年初|年底|年末|以来|\d{1,2}\s*日|\b(" + "|".join(_EN["months"]) + r")\b",
     ),
     ("count", r"多少|" + _JI + r"[" + _MEASURES + r"万千百十]|how many|how much|number of", _NUMERAL),
 ]

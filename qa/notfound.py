@@ -21,6 +21,7 @@ from qa.intents import absent_title, asked_years
 from qa.lexical import coverage, tokenize
 from qa.normalize import normalize_text
 from qa.settings import not_found_signals
+from qa.words import words
 
 # An answer quoted outright (a heading asked for, a photo named by its position) is not
 # scored by the model: its wording says what it is.
@@ -56,7 +57,7 @@ class DocumentTerms:
 
     # Past this many passages the vocabulary is the affordable check, not the whole text.
     MAX_UNITS_FOR_TEXT = 20_000
-    _PLACE_SUFFIXES = frozenset("省市区县镇乡村州")
+    _PLACE_SUFFIXES = frozenset(words("zh")["place_suffixes"])
 
     def __init__(self, units: Sequence, has_word: Callable[[str], bool]) -> None:
         self._units = units
@@ -192,10 +193,7 @@ def confidence(z: float) -> float:
 
 # Capitalised words that are dates, not names: CC-CEDICT glosses them with Chinese
 # numerals (三月) that a document writes in digits (3月).
-_CALENDAR = frozenset(
-    """january february march april may june july august september october november december
-    monday tuesday wednesday thursday friday saturday sunday""".split()
-)
+_CALENDAR = frozenset(words("en")["months"]) | frozenset(words("en")["weekdays"])
 
 
 def absent_names(question: str, in_document) -> list[str]:

@@ -92,8 +92,8 @@ def store_upload(tmp_path: str | Path, folder: Path, *, original_name: str | Non
     return target
 
 
-def add_upload(collection, tmp_path: str | Path, folder: Path) -> str:
-    """Keep an upload and bring the collection up to date (only the new file is read and encoded).
+def add_upload(library, tmp_path: str | Path, folder: Path) -> str:
+    """Keep an upload and bring the library up to date (only the new file is read and encoded).
 
     Returns:
         A one-line message for the user.
@@ -102,10 +102,10 @@ def add_upload(collection, tmp_path: str | Path, folder: Path) -> str:
         UploadRejected: see `store_upload`.
     """
     stored = store_upload(tmp_path, folder)
-    report = collection.refresh()
+    report = library.refresh()
     if not report.rebuilt:
         return f"{stored.name} 已在文档中。"
-    return f"已添加 {stored.name}（编码了 {report.encoded} 段文字），现在共 {len(collection.documents)} 份文档。"
+    return f"已添加 {stored.name}（编码了 {report.encoded} 段文字），现在共 {len(library.documents)} 份文档。"
 
 
 def _sha(path: Path) -> str:
