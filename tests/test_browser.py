@@ -34,7 +34,7 @@ REPLY = ".docqa-source, .docqa-notfound, .docqa-notice"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The real app on the bundled document, with a fresh cache (so this also covers the first build)."""
-    from qa.loadtest import running_server
+    from tests.perf.loadtest import running_server
 
     home = tmp_path_factory.mktemp("serve-home")
     with running_server(home=home, log_path=home / "serve.log") as (_proc, url):

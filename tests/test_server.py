@@ -1,5 +1,5 @@
 """The real chat server: bound to loopback, serves no file outside the app, writes no pickle,
-and keeps answering many concurrent clients (a short run of qa/loadtest.py)."""
+and keeps answering many concurrent clients (a short run of tests/perf/loadtest.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from qa import loadtest
+from tests.perf import loadtest
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 

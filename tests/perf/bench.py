@@ -7,9 +7,11 @@ Sections (each reported in the JSON under its name):
 * ``build``  the bundled document's index: time per stage, throughput, and a one-paragraph edit;
 * ``warm``   `qa.ask` latency over a few hundred questions, split by stage;
 * ``threads`` query-encoding latency under the OpenMP settings worth trying;
-* ``scale``  1k/10k/100k/1M passages: build, disk, memory, exact vs approximate search, BM25.
+* ``scale``  1k/10k/100k/1M passages (200/10k with ``--quick``): build, disk, memory, exact vs
+  approximate search, BM25, and the product's `Retriever.search` and `Retriever.ask` minus the model.
 
-Each scale size runs in its own process, so its memory figure is its own.
+Each scale size runs in its own process, so its memory figure is its own. Run it as
+``docqa bench [--quick] [--out DIR]`` or ``python tests/perf/bench.py [--quick] [--out DIR]``.
 """
 
 from __future__ import annotations
@@ -708,7 +710,7 @@ def run_scale(
         )
         fit_source = vecs
     if any(n not in real_sizes for n in sizes):
-        clusters = max(8, min(256, len(fit_source) // 40))
+        clusters = min(256, max(1, len(fit_source) // 40))  # faiss wants ~40 points per centroid
         mix = fit_mixture(fit_source, clusters=clusters)
         np.savez(cache / "mixture.npz", **mix)
         out["mixture"] = f"{clusters}-component diagonal Gaussian mixture fit to {len(fit_source)} real passage vectors"
@@ -876,7 +878,7 @@ def run(out: Path, *, quick: bool = False) -> dict:
     from embeddings import load_encoder
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    out = Path(out)
+    out = Path(out).resolve()  # the scale children run in the repository root
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="docqa-bench-"))
     cache = out / "cache"

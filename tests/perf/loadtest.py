@@ -1,4 +1,4 @@
-"""`python -m qa.loadtest`: many concurrent chat clients against the real `docqa serve`, bounded in count and time.
+"""`python tests/perf/loadtest.py`: many concurrent chat clients against the real `docqa serve`, bounded in count and time.
 
 Starts the server on 127.0.0.1, warms it up with the same concurrency, then runs `--clients` gradio_client clients
 (one session each, so follow-ups are read in context as for real users) asking
@@ -24,7 +24,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # tests/perf/loadtest.py -> the repository
 QUESTIONS_FILE = PROJECT_ROOT / "seeds" / "questions.jsonl"
 # Every reply is one of these (ui/render.py): an answer, a not-found, or a notice for bad input.
 REPLY_CLASSES = ('class="docqa-source"', 'class="docqa-notfound"', 'class="docqa-notice"')
@@ -224,7 +224,7 @@ def run(*, questions: int = 2000, clients: int = 16, warmup: int = 200, time_lim
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m qa.loadtest", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python tests/perf/loadtest.py", description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--warmup", type=int, default=200, help="questions asked before the memory baseline")
