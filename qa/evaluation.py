@@ -94,6 +94,19 @@ def load_questions(source: str | Path | Iterable[dict], *, split: str | None = N
     return out
 
 
+def public_split(dataset: str, title: str) -> str:
+    """The fixed split of a public reading-comprehension article: "train", "dev" or "test".
+
+    By article, so no article is on two sides: the first 32 bits of
+    ``sha256(dataset + "\n" + title)`` as a fraction; below 0.6 train, below 0.8 dev,
+    else test (``seeds/public/README.md``).
+    """
+    import hashlib
+
+    h = int(hashlib.sha256(f"{dataset}\n{title}".encode("utf-8")).hexdigest()[:8], 16) / 2**32
+    return "train" if h < 0.6 else "dev" if h < 0.8 else "test"
+
+
 # -- metrics -------------------------------------------------------------------
 
 
