@@ -283,9 +283,11 @@ class Library:
 
     def _refresh(self, files, writable: bool, t0: float, *, progress, rebuild: bool) -> BuildReport:
         version = store.current_version(self.root)
+        manifest, problem = _manifest(version)  # read once: it lists every sentence's hash, large for a big library
         build = {"max_passage_chars": self.settings.max_passage_chars}
         # Files were cut into passages by the last build's settings: reuse them only under the same ones.
-        same_cut = _built_with(version, build)
+        built = (manifest or {}).get("build") or {}
+        same_cut = manifest is not None and all(built.get(k) == v for k, v in build.items())
         cache = {} if rebuild or not same_cut else _read_file_cache(version)
         if not rebuild:  # and what is in memory, so an unwritable cache still skips unchanged files
             for e in self._entries:
@@ -305,9 +307,13 @@ class Library:
         index, reason = None, "rebuild requested" if rebuild else "no index yet"
         if version is not None and not rebuild:
             try:
-                if (store.read_manifest(version).get("document") or {}).get("sha256") != document.sha256:
+                if manifest is None:
+                    raise store.IndexCorrupt(problem)
+                if (manifest.get("document") or {}).get("sha256") != document.sha256:
                     raise store.IndexCorrupt("the document changed since the index was built")
-                index, _ = SearchIndex.load(version, document.units, self.encoder, build=build, section_context=ctx)
+                index = SearchIndex.load(
+                    version, document.units, self.encoder, build=build, section_context=ctx, manifest=manifest
+                )
                 reason = "cached"
             except store.IndexCorrupt as exc:
                 reason = str(exc)
@@ -316,7 +322,7 @@ class Library:
         else:
             if reason not in ("no index yet", "rebuild requested"):
                 log.warning("rebuilding the index of %s: %s", document.path, reason)
-            reuse = reusable_vectors(version, self.encoder)
+            reuse = reusable_vectors(version, self.encoder, manifest=manifest) if manifest is not None else {}
             if self._state is not None:  # the vectors in memory, when the cache is not writable
                 reuse = {**self._state[1].vectors_by_key(), **reuse}
             index, encoded, seconds = SearchIndex.build(
@@ -351,15 +357,14 @@ class Library:
             return None
 
 
-def _built_with(version: Path | None, build: dict) -> bool:
-    """Whether the stored version cut its files with these build settings."""
+def _manifest(version: Path | None) -> tuple[dict | None, str]:
+    """The stored version's manifest, or None and why not."""
     if version is None:
-        return False
+        return None, "no index yet"
     try:
-        built = store.read_manifest(version).get("build") or {}
-    except store.IndexCorrupt:
-        return False
-    return all(built.get(k) == v for k, v in build.items())
+        return store.read_manifest(version), ""
+    except store.IndexCorrupt as exc:
+        return None, str(exc)
 
 
 def _read_file_cache(version: Path | None) -> dict[str, FileEntry]:

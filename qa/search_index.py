@@ -145,17 +145,24 @@ class SearchIndex:
 
     @classmethod
     def load(
-        cls, version: Path, units: Sequence[Unit], encoder: Encoder, *, build: dict, section_context: bool
-    ) -> tuple[SearchIndex, dict]:
+        cls,
+        version: Path,
+        units: Sequence[Unit],
+        encoder: Encoder,
+        *,
+        build: dict,
+        section_context: bool,
+        manifest: dict | None = None,
+    ) -> SearchIndex:
         """Load a saved index, checking it matches `units`, `encoder` and the build settings.
 
-        Returns:
-            ``(index, manifest)``.
+        Args:
+            manifest: the version's manifest when the caller has read it already.
 
         Raises:
             store.IndexCorrupt: anything damaged, stale or mismatched (the message says what).
         """
-        manifest = store.read_manifest(version)
+        manifest = manifest if manifest is not None else store.read_manifest(version)
         enc = manifest.get("encoder") or {}
         if enc.get("name") != encoder.name or enc.get("dim") != encoder.dim:
             raise store.IndexCorrupt(f"index was built with encoder {enc.get('name')!r}, not {encoder.name!r}")
@@ -181,15 +188,15 @@ class SearchIndex:
         keys = [r.get("key", "") for r in rows] + list(manifest.get("sentence_keys") or [])
         if len(keys) != len(rows) + n_sent:
             keys = texts_and_keys(units, section_context=section_context)[2]
-        return cls(units, dense, sentence_vectors, lexical, keys, section_context=section_context), manifest
+        return cls(units, dense, sentence_vectors, lexical, keys, section_context=section_context)
 
 
-def reusable_vectors(version: Path | None, encoder: Encoder) -> dict[str, np.ndarray]:
+def reusable_vectors(version: Path | None, encoder: Encoder, *, manifest: dict | None = None) -> dict[str, np.ndarray]:
     """Vectors of a saved index by content hash, so unchanged text is not re-encoded ({} if unusable)."""
     if version is None:
         return {}
     try:
-        manifest = store.read_manifest(version)
+        manifest = manifest if manifest is not None else store.read_manifest(version)
         if (manifest.get("encoder") or {}).get("name") != encoder.name:
             return {}
         store.verify_digests(version, manifest)  # damaged vectors must not be reused
