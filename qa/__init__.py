@@ -31,6 +31,7 @@ _EXPORTS = {
     "place": "qa.citation",
     "paragraph_number": "qa.citation",
     "strip_controls": "qa.normalize",
+    "fold_script": "qa.normalize",
     "answer_in_context": "qa.conversation",
     "is_follow_up": "qa.conversation",
     "check_question": "qa.retrieval",

@@ -10,6 +10,7 @@ import numpy as np
 from qa.corpus import Sentence
 from qa.intents import Expectation
 from qa.lexical import coverage
+from qa.normalize import fold_script
 
 
 @dataclass(frozen=True)
@@ -154,12 +155,14 @@ def choose_sentence(
     best_any = best_typed = None
     qchars = {c for c in "".join(terms) if "\u4e00" <= c <= "\u9fff"}
     for cand in candidates:
-        idx, pscore, sentences, sims, text = cand.index, cand.score, cand.sentences, cand.similarities, cand.text
+        idx, pscore, sentences, sims = cand.index, cand.score, cand.sentences, cand.similarities
+        text = fold_script(cand.text)  # compared in simplified characters, as the question's words are
         for j, s in enumerate(sentences):
             sim = float(sims[j]) if j < len(sims) else 0.0
-            score = sim + coverage_weight * coverage(terms, s.text) + passage_weight * pscore
+            folded = text[s.start : s.start + len(s.text)]
+            score = sim + coverage_weight * coverage(terms, folded) + passage_weight * pscore
             if qchars:  # characters carry a paraphrase that words miss (毒品大案 / 贩毒案)
-                score += char_weight * sum(c in s.text for c in qchars) / len(qchars)
+                score += char_weight * sum(c in folded for c in qchars) / len(qchars)
             if j == 0 and len(sentences) >= 3 and len(s.text) <= lead_chars:
                 score -= lead_penalty  # a short opening line announces the topic, the next ones answer
             end = s.start + len(s.text)

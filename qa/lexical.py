@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
+from qa.normalize import fold_script
 from qa.words import words
 
 log = logging.getLogger(__name__)
@@ -22,8 +23,9 @@ _WORD = re.compile(r"\w", re.UNICODE)
 _STOPWORDS = frozenset(words("zh")["stopwords"]) | frozenset(words("en")["stopwords"])
 
 
-# Changes with the stop words: an index whose keywords were cut differently is rebuilt.
-TOKENIZER_VERSION = hashlib.sha256(" ".join(sorted(_STOPWORDS)).encode("utf-8")).hexdigest()[:12]
+# Changes with the stop words and the script folding: an index whose keywords were cut
+# differently is rebuilt.
+TOKENIZER_VERSION = hashlib.sha256(("t2s\n" + " ".join(sorted(_STOPWORDS))).encode("utf-8")).hexdigest()[:12]
 
 
 @functools.lru_cache(maxsize=1)
@@ -38,10 +40,11 @@ def _jieba():
 def tokenize(text: str) -> list[str]:
     """Words for BM25: jieba's search-mode cut, lower-cased, without punctuation and stop words.
 
-    Search mode also emits the shorter words inside long ones (公安局 -> 公安, 公安局),
+    Traditional Chinese is folded to simplified first (`fold_script`), for documents as
+    for questions: 語言 in a Taiwanese text is the word 语言 a question asks for. Search mode also emits the shorter words inside long ones (公安局 -> 公安, 公安局),
     so a question's wording need not match the document's segmentation exactly.
     """
-    text = unicodedata.normalize("NFKC", text).lower()
+    text = fold_script(unicodedata.normalize("NFKC", text)).lower()
     return [
         w
         for w in (t.strip() for t in _jieba().cut_for_search(text))
@@ -50,11 +53,11 @@ def tokenize(text: str) -> list[str]:
 
 
 def coverage(terms: Sequence[str], text: str) -> float:
-    """Share of the question's words (weighted by length) that occur in `text`."""
+    """Share of the question's words (weighted by length) that occur in `text` (folded as `tokenize` folds)."""
     total = sum(len(t) for t in terms)
     if not total:
         return 0.0
-    low = text.lower()
+    low = fold_script(text).lower()
     return sum(len(t) for t in terms if t in low) / total
 
 

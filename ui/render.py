@@ -11,7 +11,7 @@ import html
 import re
 from typing import Sequence
 
-from qa import place
+from qa import fold_script, place
 
 LABELS_ZH = {"high": "高", "medium": "中", "low": "低"}
 SNIPPET_CHARS = 160
@@ -28,6 +28,9 @@ def text_block(text: str) -> str:
 
 
 def _term_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
+    # Terms are in simplified characters; they are found in the folded text, whose
+    # positions are the verbatim text's (a traditional quote is highlighted as written).
+    text = fold_script(text)
     spans: list[tuple[int, int]] = []
     for term in sorted({t for t in terms if t and t.strip()}, key=len, reverse=True):
         for m in re.finditer(re.escape(term), text, flags=re.IGNORECASE):
