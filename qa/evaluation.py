@@ -18,7 +18,9 @@ from qa.settings import RetrievalConfig
 
 log = logging.getLogger(__name__)
 
-RETRIEVERS = ("bm25", "dense", "hybrid")
+RETRIEVERS = ("bm25", "dense", "hybrid", "bigram")
+# Retrievers that only rank passages: no answer sentence, no not-found decision.
+RANKING_ONLY = ("bigram",)
 UNANSWERABLE = "unanswerable"
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 
@@ -99,12 +101,11 @@ def public_split(dataset: str, title: str) -> str:
 
     By article, so no article is on two sides: the first 32 bits of
     ``sha256(dataset + "\n" + title)`` as a fraction; below 0.6 train, below 0.8 dev,
-    else test (``seeds/public/README.md``).
+    else test (``seeds/public/README.md``; computed by `qa.squad.article_split`).
     """
-    import hashlib
+    from qa.squad import article_split
 
-    h = int(hashlib.sha256(f"{dataset}\n{title}".encode("utf-8")).hexdigest()[:8], 16) / 2**32
-    return "train" if h < 0.6 else "dev" if h < 0.8 else "test"
+    return article_split(dataset, title)
 
 
 # -- metrics -------------------------------------------------------------------
@@ -233,7 +234,7 @@ class Record:
     gold: list[int]
     answers: list[str]
     ranked: list[int]
-    found: bool
+    found: bool | None  # None for a ranking-only baseline, which never answers or declines
     text: str
     confidence: float
     evidence: float
@@ -256,6 +257,7 @@ class EvalReport:
     records: dict[str, list[Record]]
     threshold_curve: dict[str, list[dict[str, float]]]
     by_tag: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # only tags the questions use
+    dropped: dict[str, int] = field(default_factory=dict)  # SQuAD sets: questions left out, by reason
 
     def to_dict(self) -> dict:
         return {
@@ -267,6 +269,7 @@ class EvalReport:
             "by_type": self.by_type,
             "by_tag": self.by_tag,
             "threshold_curve": self.threshold_curve,
+            "dropped": self.dropped,
             "records": {r: [asdict(x) for x in recs] for r, recs in self.records.items()},
         }
 
@@ -279,6 +282,29 @@ class EvalReport:
             elif not r.answerable and r.found:
                 out.append(r)
         return out
+
+
+def _rank_one(index: Library, q: Question, ranker, k: int) -> Record:
+    """A ranking-only baseline's record: its top `k` passages, nothing answered or declined."""
+    gold = sorted(gold_passages(q, index))
+    t = time.perf_counter()
+    ranked = [index.units[i].id for i in ranker.rank(q.question, k)]
+    seconds = time.perf_counter() - t
+    rec = Record(
+        id=q.id, question=q.question, type=q.type, answerable=q.answerable, gold=gold, answers=list(q.answers),
+        ranked=ranked, found=None, text="", confidence=float("nan"), evidence=float("nan"), seconds=seconds,
+        tags=list(q.tags),
+    )
+    if q.answerable:
+        rec.metrics = ranking_metrics(ranked, set(gold))
+        rec.metrics.update(answer_acc=float("nan"), f1=float("nan"))
+    return rec
+
+
+def _bigram_ranker(index: Library):
+    from qa.squad import BigramBM25
+
+    return BigramBM25.build([f"{u.section}\n{u.text}" if u.section else u.text for u in index.units])
 
 
 def _evaluate_one(index: Library, q: Question, config: RetrievalConfig, k: int) -> Record:
@@ -309,12 +335,17 @@ def _summarise(records: list[Record]) -> dict[str, float]:
         return out
     for key in ("hit@1", "hit@3", "hit@5", "mrr@10", "ndcg@10", "answer_acc", "f1"):
         out[key] = float(np.mean([r.metrics[key] for r in ans])) if ans else float("nan")
-    rejected = [r for r in records if not r.found]
-    out["notfound_precision"] = (
-        sum(1 for r in rejected if not r.answerable) / len(rejected) if rejected else float("nan")
-    )
-    out["notfound_recall"] = sum(1 for r in una if not r.found) / len(una) if una else float("nan")
-    out["wrongly_rejected"] = sum(1 for r in ans if not r.found) / len(ans) if ans else float("nan")
+    if records[0].found is None:
+        out.update(answer_acc=float("nan"), f1=float("nan"))
+    if any(r.found is None for r in records):  # a ranking-only baseline declines nothing
+        out.update(notfound_precision=float("nan"), notfound_recall=float("nan"), wrongly_rejected=float("nan"))
+    else:
+        rejected = [r for r in records if not r.found]
+        out["notfound_precision"] = (
+            sum(1 for r in rejected if not r.answerable) / len(rejected) if rejected else float("nan")
+        )
+        out["notfound_recall"] = sum(1 for r in una if not r.found) / len(una) if una else float("nan")
+        out["wrongly_rejected"] = sum(1 for r in ans if not r.found) / len(ans) if ans else float("nan")
     secs = [r.seconds * 1000 for r in records]
     out["p50_ms"] = float(np.percentile(secs, 50)) if secs else float("nan")
     out["p95_ms"] = float(np.percentile(secs, 95)) if secs else float("nan")
@@ -326,6 +357,8 @@ def _threshold_curve(records: list[Record]) -> list[dict[str, float]]:
     una = [r for r in records if not r.answerable]
     ans = [r for r in records if r.answerable]
     points = []
+    if any(r.found is None for r in records):
+        return points
     for t in sorted({round(r.evidence, 4) for r in records}):
         rejected = [r for r in records if r.evidence < t]
         tp = sum(1 for r in rejected if not r.answerable)
@@ -340,6 +373,54 @@ def _threshold_curve(records: list[Record]) -> list[dict[str, float]]:
     return points
 
 
+def is_squad_file(path: str | Path) -> bool:
+    """Whether a question file is SQuAD-format JSON (a ``.json`` file) rather than JSON lines."""
+    return isinstance(path, (str, Path)) and Path(path).suffix.lower() == ".json"
+
+
+def squad_dataset_name(path: str | Path) -> str:
+    """A SQuAD file's dataset name for its split and sample: the folder it lies in
+    (``seeds/public/drcd/DRCD_dev.json`` -> ``drcd``), lower-cased."""
+    return Path(path).resolve().parent.name.lower() or Path(path).stem.lower()
+
+
+def lay_out_squad(
+    path: str | Path,
+    *,
+    home: Path,
+    split: str | None = None,
+    articles: int | None = None,
+    make_unanswerable: bool = False,
+    dataset: str | None = None,
+    max_passage_chars: int = 1200,
+):
+    """A SQuAD file's articles (one split, a sample) as a folder of documents under ``home/datasets``.
+
+    Returns:
+        The `qa.squad.Layout`: the folder, the question rows, what was left out.
+
+    Raises:
+        qa.squad.SquadError: the file is not SQuAD-format JSON (a one-line message).
+        ValueError: the split or sample leaves no article.
+    """
+    import hashlib
+
+    from qa import squad
+
+    path = Path(path)
+    dataset = dataset or squad_dataset_name(path)
+    chosen = squad.select_articles(squad.load_squad(path), dataset=dataset, split=split, articles_n=articles)
+    if not chosen:
+        raise ValueError(f"{path.name}: no article in split {split!r}")
+    options = json.dumps([dataset, split or "all", articles, make_unanswerable, max_passage_chars])
+    digest = hashlib.sha256((path.resolve().as_posix() + "\n" + options).encode("utf-8")).hexdigest()[:12]
+    folder = home / "datasets" / f"{path.stem}-{digest}"
+    return squad.lay_out(
+        chosen, folder, dataset=dataset, split=split or "", make_unanswerable=make_unanswerable,
+        max_passage_chars=max_passage_chars,
+    )
+
+
 def evaluate(
     questions: str | Path | Sequence[Question] | Iterable[dict],
     *,
@@ -348,26 +429,66 @@ def evaluate(
     split: str | None = None,
     config: RetrievalConfig | None = None,
     k: int = 10,
+    articles: int | None = None,
+    make_unanswerable: bool = False,
+    dataset: str | None = None,
+    settings=None,
+    encoder=None,
+    progress=None,
 ) -> EvalReport:
     """Run a question set through each retriever and measure it.
 
     Args:
-        questions: a JSON-lines file, or `Question`s / dicts.
-        index: the document index (the bundled document when omitted).
-        retrievers: any of ``"bm25"``, ``"dense"``, ``"hybrid"``.
-        split: keep only this split (``"dev"``, ``"test"``); all when omitted.
+        questions: a JSON-lines file, `Question`s / dicts, or a SQuAD-format ``.json``
+            file (CMRC 2018, DRCD, SQuAD 1.1/2.0). A SQuAD file's articles are laid out
+            as a folder of documents, one file an article (`lay_out_squad`), indexed
+            once, and every question is asked of the whole folder; a hit is a passage
+            of the question's own file holding a reference answer.
+        index: the document index (the bundled document when omitted; for a SQuAD file,
+            its folder).
+        retrievers: any of ``"bm25"``, ``"dense"``, ``"hybrid"`` and ``"bigram"`` (the
+            model-free character-bigram BM25 baseline, ranking only).
+        split: keep only this split (``"dev"``, ``"test"``); all when omitted. For a
+            SQuAD file, the articles of that split (`public_split`).
         config: retrieval settings (the index's when omitted); `retrievers` override its mode.
         k: passages retrieved per question (metrics look at the top 10).
+        articles: SQuAD only: a stable sample of this many articles.
+        make_unanswerable: SQuAD only: in a stable half of the articles, remove the
+            sentence that answers one question, which is then asked as unanswerable.
+        dataset: SQuAD only: the set's name for the split and sample (default: the
+            file's folder name, ``cmrc2018`` / ``drcd`` for the bundled sets).
+        settings: `qa.Settings` for the index a SQuAD file's folder gets.
+        encoder: the encoder for that index (the settings' when omitted).
+        progress: ``progress(stage, done, total)`` while that index is built.
 
     Returns:
         An `EvalReport`.
 
     Raises:
-        ValueError: an unknown retriever, or no questions.
+        ValueError: an unknown retriever, no questions, or SQuAD options on a
+            JSON-lines set.
     """
     for r in retrievers:
         if r not in RETRIEVERS:
             raise ValueError(f"retriever must be one of {', '.join(RETRIEVERS)}, got {r!r}")
+    dropped: dict[str, int] = {}
+    source, shown_split = "", split
+    if is_squad_file(questions):
+        from qa.settings import Settings
+
+        settings = settings or (index.settings if index is not None else Settings())
+        layout = lay_out_squad(
+            questions, home=settings.home, split=split, articles=articles, make_unanswerable=make_unanswerable,
+            dataset=dataset, max_passage_chars=settings.max_passage_chars,
+        )
+        dropped, source = dict(layout.dropped), str(layout.folder)
+        if index is None:
+            from qa.api import load_index
+
+            index = load_index(layout.folder, encoder=encoder, settings=settings, progress=progress)
+        questions, split = resolve_files(index, layout.questions), None
+    elif articles is not None or make_unanswerable or dataset is not None:
+        raise ValueError("articles, make_unanswerable and dataset apply to a SQuAD-format .json file only")
     if isinstance(questions, (str, Path)):
         qs = load_questions(questions, split=split)
     else:
@@ -380,13 +501,17 @@ def evaluate(
     if index is None:
         from qa.api import load_index
 
-        index = load_index()
+        index = load_index(encoder=encoder, settings=settings, progress=progress)
     base = config or index.settings.retrieval
     records: dict[str, list[Record]] = {}
     summary, by_type, by_tag, curves = {}, {}, {}, {}
     for name in retrievers:
-        cfg = replace(base, mode=name)
-        recs = [_evaluate_one(index, q, cfg, k) for q in qs]
+        if name in RANKING_ONLY:
+            ranker = _bigram_ranker(index)
+            recs = [_rank_one(index, q, ranker, k) for q in qs]
+        else:
+            cfg = replace(base, mode=name)
+            recs = [_evaluate_one(index, q, cfg, k) for q in qs]
         records[name] = recs
         summary[name] = _summarise(recs)
         types = sorted({r.type for r in recs})
@@ -395,8 +520,8 @@ def evaluate(
         by_tag[name] = {t: _summarise([r for r in recs if t in r.tags]) for t in tags}
         curves[name] = _threshold_curve(recs)
     return EvalReport(
-        document=index.document.path, questions=len(qs), split=split or "all", retrievers=list(retrievers),
-        summary=summary, by_type=by_type, records=records, threshold_curve=curves, by_tag=by_tag,
+        document=source or index.document.path, questions=len(qs), split=shown_split or "all", retrievers=list(retrievers),
+        summary=summary, by_type=by_type, records=records, threshold_curve=curves, by_tag=by_tag, dropped=dropped,
     )
 
 
@@ -426,6 +551,24 @@ def format_table(report: EvalReport) -> str:
     return "\n".join(lines)
 
 
+def format_tags(report: EvalReport) -> str:
+    """Per tag (dataset, script, ...): questions and each retriever's hit@1 / hit@5, as plain text ("" without tags)."""
+    names = report.retrievers
+    tags = sorted({t for n in names for t in report.by_tag.get(n, {})})
+    if not tags:
+        return ""
+    width = max(len(t) for t in tags) + 2
+    lines = [" " * width + f"{'n':>6}" + "".join(f"{n:>14}" for n in names)]
+    for t in tags:
+        first = report.by_tag[names[0]].get(t, {})
+        cells = []
+        for n in names:
+            m = report.by_tag[n].get(t, {})
+            cells.append(f"{_fmt(m.get('hit@1', float('nan')), 'hit@1')}/{_fmt(m.get('hit@5', float('nan')), 'hit@5')}")
+        lines.append(f"{t:<{width}}{first.get('n', 0):>6.0f}" + "".join(f"{c:>14}" for c in cells))
+    return "\n".join(lines)
+
+
 def format_markdown(report: EvalReport) -> str:
     """report.md: the tables, the per-type breakdown and the misses."""
     names = report.retrievers
@@ -433,6 +576,9 @@ def format_markdown(report: EvalReport) -> str:
     out += ["| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for key, label in (("n", "questions"),) + _TABLE_KEYS:
         out.append(f"| {label} | " + " | ".join(_fmt(report.summary[n][key], key) for n in names) + " |")
+    if report.dropped:
+        out += ["", "Questions left out when the set was laid out as a folder:", ""]
+        out += [f"- {why}: {n}" for why, n in sorted(report.dropped.items())]
     out += ["", "## By question type", ""] + _breakdown(report.by_type, names, "type")
     if any(report.by_tag.get(n) for n in names):
         out += ["", "## By tag", "", "A question counts under each of its tags.", ""] + _breakdown(report.by_tag, names, "tag")
