@@ -230,6 +230,7 @@ def fit_not_found(
     steps: int = 4000,
     max_wrongly_rejected: float = 0.02,
     per_language: bool = False,
+    groups: Sequence[str] | None = None,
 ) -> dict:
     """The not-found model (see `fit_logistic`); with `per_language`, one for Chinese questions and one for others.
 
@@ -239,7 +240,7 @@ def fit_not_found(
     Returns:
         Weights for `RetrievalConfig.not_found_weights` (``{"zh": …, "other": …}`` per language).
     """
-    overall = fit_logistic(records, l2=l2, steps=steps, max_wrongly_rejected=max_wrongly_rejected)
+    overall = fit_logistic(records, l2=l2, steps=steps, max_wrongly_rejected=max_wrongly_rejected, groups=groups)
     if not per_language:
         return overall
     out = {}
@@ -253,7 +254,12 @@ def fit_not_found(
 
 
 def fit_logistic(
-    records: Sequence, *, l2: float = 1.0, steps: int = 4000, max_wrongly_rejected: float = 0.02
+    records: Sequence,
+    *,
+    l2: float = 1.0,
+    steps: int = 4000,
+    max_wrongly_rejected: float = 0.02,
+    groups: Sequence[str] | None = None,
 ) -> dict[str, float]:
     """Fit the not-found logistic model on evaluated records (use the dev split only).
 
@@ -263,13 +269,19 @@ def fit_logistic(
     not evidence about what an answer looks like). Classes are weighted equally. The
     bias is then moved so that at most `max_wrongly_rejected` of the answerable
     questions are rejected: a wrong "not in the document" costs a user more than a
-    weak answer shown with a low confidence label.
+    weak answer shown with a low confidence label. With `groups` (a dataset name per
+    record), the budget holds in every group, and each group weighs the same in the fit
+    whatever its size: a model for many kinds of documents, not for the largest set.
 
     Returns:
         Weights by signal name plus ``"bias"``, for `RetrievalConfig.not_found_weights`.
     """
     names = signals()
-    rows = [r for r in records if (r.answerable and r.metrics.get("hit@1")) or not r.answerable]
+    labels = list(groups) if groups is not None else [""] * len(records)
+    if len(labels) != len(records):
+        raise ValueError("groups: one label per record")
+    keep = [i for i, r in enumerate(records) if (r.answerable and r.metrics.get("hit@1")) or not r.answerable]
+    rows = [records[i] for i in keep]
     if not rows or all(r.answerable for r in rows) or not any(r.answerable for r in rows):
         raise ValueError("records: need both answerable and unanswerable questions to calibrate")
     x = np.array([[r.signals.get(s, 0.0) for s in names] for r in rows], dtype=np.float64)
@@ -278,6 +290,9 @@ def fit_logistic(
     sd[sd == 0] = 1.0
     xs = (x - mu) / sd
     sw = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
+    row_groups = [labels[i] for i in keep]
+    sizes = {g: row_groups.count(g) for g in set(row_groups)}
+    sw = sw * np.array([len(rows) / (len(sizes) * sizes[g]) for g in row_groups])  # each group weighs the same
     w, b = np.zeros(x.shape[1]), 0.0
     for _ in range(steps):  # plain gradient descent: a handful of features, ~100 rows
         p = 1.0 / (1.0 + np.exp(-(xs @ w + b)))
@@ -286,13 +301,17 @@ def fit_logistic(
         b -= 0.1 * g.mean()
     weights = {s: float(w[i] / sd[i]) for i, s in enumerate(names)}
     weights["bias"] = float(b - sum(w[i] * mu[i] / sd[i] for i in range(len(names))))
-    answerable = [r for r in records if r.answerable]
-    z = np.array([weights["bias"] + sum(weights[s] * r.signals.get(s, 0.0) for s in names) for r in answerable])
-    if len(z):
-        allowed = int(math.floor(max_wrongly_rejected * len(z)))
-        cut = np.sort(z)[allowed] if allowed < len(z) else z.max()
-        # Put the bar just under the answerable question at the budget: as many
-        # unanswerable questions rejected as the budget of wrong rejections allows. The
-        # margin keeps that question answered when the weights are rounded for printing.
-        weights["bias"] -= float(cut) - 1e-3
+    cuts = []
+    for g in sorted(set(labels)):
+        answerable = [r for r, lab in zip(records, labels) if r.answerable and lab == g]
+        z = np.array([weights["bias"] + sum(weights[s] * r.signals.get(s, 0.0) for s in names) for r in answerable])
+        if len(z):
+            allowed = int(math.floor(max_wrongly_rejected * len(z)))
+            cuts.append(np.sort(z)[allowed] if allowed < len(z) else z.max())
+    if cuts:
+        # Put the bar just under the answerable question at the budget (the lowest such
+        # bar over the groups): as many unanswerable questions rejected as the budget of
+        # wrong rejections allows. The margin keeps that question answered when the
+        # weights are rounded for printing.
+        weights["bias"] -= float(min(cuts)) - 1e-3
     return weights

@@ -15,7 +15,6 @@ Everything here is deterministic: the same input gives byte-identical files and 
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -31,7 +30,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from qa.corpus import MAX_PASSAGE_CHARS, parse_text, split_sentences
-from qa.normalize import normalize_text
+from qa.normalize import fold_script, normalize_text, strip_controls
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +59,6 @@ _REMOVAL_KEYS = (
 )
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # what the reader strips from a text file
 _SPACES = re.compile(r"[ \t]{2,}")
 
 
@@ -215,13 +213,6 @@ def _int(value: object) -> int:
 # -- script and selection ------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1)
-def _t2s():
-    import opencc
-
-    return opencc.OpenCC("t2s")
-
-
 def _is_ideograph(ch: str) -> bool:
     return "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\U00020000" <= ch <= "\U0003134f"
 
@@ -230,7 +221,7 @@ def script_of(text: str) -> str:
     """The script of a Chinese text: ``"traditional"``, ``"simplified"`` or ``"other"``.
 
     Traditional when at least `TRADITIONAL_SHARE` of its CJK ideographs change under
-    OpenCC's t2s conversion (character by character); "other" when ideographs are fewer
+    the t2s folding (`qa.normalize.fold_script`, character by character); "other" when ideographs are fewer
     than `MIN_CJK_SHARE` of its letters (or there are none).
     """
     ideographs = [ch for ch in text if _is_ideograph(ch)]
@@ -240,10 +231,9 @@ def script_of(text: str) -> str:
     counts: dict[str, int] = {}
     for ch in ideographs:
         counts[ch] = counts.get(ch, 0) + 1
-    distinct = list(counts)
-    converted = _t2s().convert("\n".join(distinct)).split("\n")
-    if len(converted) != len(distinct):  # not expected: t2s keeps one character per character
-        converted = [_t2s().convert(ch) for ch in distinct]
+    distinct = "".join(counts)
+    # Each character alone (no phrase context): one character in, one out (`fold_script`).
+    converted = [fold_script(ch) for ch in distinct]
     changed = sum(counts[ch] for ch, out in zip(distinct, converted) if out != ch)
     return "traditional" if changed >= TRADITIONAL_SHARE * len(ideographs) else "simplified"
 
@@ -309,7 +299,8 @@ def _glue(left: str, right: str) -> str:
 
 def _one_line(text: str) -> str:
     """A paragraph as one clean line: NFC, no control characters, inner line breaks joined."""
-    text = unicodedata.normalize("NFC", _CONTROLS.sub("", text))
+    # Control characters go as docqa's own text reader drops them (line breaks kept to join below).
+    text = unicodedata.normalize("NFC", strip_controls(text, keep="\t\n\r", replacement="", categories=("Cc",)))
     out = ""
     for line in text.splitlines():
         out = _glue(out, line.strip())
