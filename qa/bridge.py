@@ -115,6 +115,30 @@ def english_names() -> dict[str, set[str]]:
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _common_words() -> frozenset[str]:
+    """Simplified headwords CC-CEDICT knows only as common words (no entry with capitalised pinyin)."""
+    path = _dictionary_path()
+    if path is None:
+        return frozenset()
+    proper: set[str] = set()
+    common: set[str] = set()
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            m = _ENTRY.match(line)
+            if m:
+                (proper if m.group(3)[:1].isupper() else common).add(m.group(2))
+    return frozenset(common - proper)
+
+
+def common_word(word: str) -> bool:
+    """Whether CC-CEDICT knows `word` only as a common word (海港 "seaport", 城市 "city"), never as a name.
+
+    False for names (利物浦, 长沙: capitalised pinyin) and for words it does not know.
+    """
+    return word in _common_words()
+
+
 class Bridge:
     """Maps English words to the Chinese words of one document's vocabulary."""
 

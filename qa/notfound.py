@@ -48,7 +48,11 @@ def specific_terms(text: str) -> list[str]:
 
     tokenize("")  # initialises jieba once, quietly
     text = unicodedata.normalize("NFKC", text)
-    names = [w for w, flag in jieba.posseg.cut(text) if flag in _NAME_TAGS and len(w) >= 2]
+    # jieba tags common words as places too (海港, 城市, 山区); CC-CEDICT knows those as
+    # common words, and a document that lacks one is not about another place.
+    from qa.bridge import common_word
+
+    names = [w for w, flag in jieba.posseg.cut(text) if flag in _NAME_TAGS and len(w) >= 2 and not common_word(w)]
     return names + _NUMBER.findall(text)
 
 

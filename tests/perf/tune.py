@@ -194,6 +194,11 @@ def main(argv=None) -> int:
     final = run(sets, chosen, sentence=result.get("sentence", {}).get("best"))
     md += ["## With these settings (hybrid)", ""] + table([("chosen", final)], ("hit@1", "hit@5", "answer_acc"), names) + [""]
     records = {n: final[n]["_records"] for n in names}
+    with (out / "records.jsonl").open("w", encoding="utf-8") as f:  # to refit offline: the signals of every question
+        for n in names:
+            for r in records[n]:
+                row = {"set": n, "id": r.id, "answerable": r.answerable, "hit@1": r.metrics.get("hit@1", 0.0), "signals": r.signals}
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
     group_of = {n: g for g, members in groups().items() for n in members}
 
     def fit(use):
