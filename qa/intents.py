@@ -53,12 +53,23 @@ _EXPECTATIONS = [
         r"多少钱|花了多少|花费|投资.{0,8}多少|投入.{0,8}多少|金额|资金|多少亿|多少万元|how much money|\bcost|\bspen[dt]\b|\binvest(?:s|ed|ing|ment|ments)?\b|\bbudget|\bworth\b",
         r"\d[\d.,]*\s*(亿|万|千)?\s*(元|美元|块)|[亿万]元|\$\s*\d",
     ),
-    ("percent", r"百分之|百分比|多少%|比例|率(是|为|达到?|有)?多少|\bpercent|percentage|\brate\b", r"\d[\d.]*\s*%|百分之"),
-    ("year", r"哪一?年|何年|什么年份|which year|what year", r"\d{4}\s*年|\b\d{4}\b|[〇零一二三四五六七八九]{4}年|庚子|[甲乙丙丁戊己庚辛壬癸][子丑寅卯辰巳午未申酉戌亥]"),
+    # "比例" asks for a share only as a quantity (多大比例, 比例是多少), not in "哪种米的比例最多" (DRCD train).
+    (
+        "percent",
+        r"百分之|百分比|多少%|比例.{0,6}(?:多少|几)|(?:多大|多少|多高)的?比例|率(是|为|达到?|有)?多少|\bpercent|percentage|\brate\b",
+        r"\d[\d.]*\s*%|百分之",
+    ),
+    # A year is also a reign year (會昌五年, 元年) or a century or decade (19世纪, 1950年代).
+    (
+        "year",
+        r"哪一?年|何年|什么年份|which year|what year",
+        r"\d{4}\s*年|\b\d{4}\b|[〇零一二三四五六七八九]{4}年|[元一二三四五六七八九十]{1,3}年|世纪|年代|庚子|[甲乙丙丁戊己庚辛壬癸][子丑寅卯辰巳午未申酉戌亥]",
+    ),
     (
         "date",
         r"哪一?天|几月几[日号]|哪个月|什么时候|何时|什么时间|\bwhen\b|what date|which day",
-        r"\d{1,2}\s*月|\d{4}\s*年|年初|年底|年末|以来|\d{1,2}\s*日|\b(" + "|".join(_EN["months"]) + r")\b",
+        r"\d{1,2}\s*月|\d{4}\s*年|年初|年底|年末|以来|\d{1,2}\s*日|[元一二三四五六七八九十]{1,3}年|世纪|年代|时期|时代|年间"
+        r"|\b(" + "|".join(_EN["months"]) + r")\b",
     ),
     ("count", r"多少|" + _JI + r"[" + _MEASURES + r"万千百十]|how many|how much|number of", _NUMERAL),
 ]

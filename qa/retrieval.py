@@ -11,7 +11,7 @@ from embeddings import Encoder
 from qa import notfound
 from qa.answer import Answer, Passage, SentenceCandidates, choose_sentence
 from qa.fusion import fuse
-from qa.intents import asks_for_heading, expected_answer, photo_position
+from qa.intents import asked_years, asks_for_heading, expected_answer, photo_position
 from qa.lexical import tokenize
 from qa.normalize import cjk_ratio, normalize_query, normalize_text
 from qa.search_index import SearchIndex
@@ -201,7 +201,7 @@ class Retriever:
             )
             for j, i in enumerate(result.indices[: config.answer_passages])
         ]
-        choice = choose_sentence(cands, result.terms, expect=expected_answer(result.query))
+        choice = choose_sentence(cands, result.terms, expect=expected_answer(result.query), years=asked_years(result.query))
         text, pid, start, end, matched = "", None, -1, -1, []
         if choice is not None:
             passage = result.passages[choice.passage_index]

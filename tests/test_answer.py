@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import qa
-from qa import Settings
+from qa import RetrievalConfig, Settings
 from qa.answer import SentenceCandidates, choose_sentence
 from qa.intents import expected_answer
 from qa.corpus import Sentence
@@ -125,9 +125,18 @@ def test_a_title_the_document_never_uses_counts_against_an_answer(leaders, quest
 )
 def test_a_year_the_answer_sentence_does_not_give_counts_against_it(tmp_path, question, missing):
     path = tmp_path / "doc.txt"
-    path.write_text("治安\n\n2019年全市刑事发案总量较2015年下降了31.16%。2021年以后另有规划。\n", encoding="utf-8")
+    path.write_text("治安\n\n2019年全市刑事发案总量较2015年下降了31.16%。全市治安形势持续好转。\n", encoding="utf-8")
     idx = qa.load_index(path, encoder=HashEncoder(), settings=Settings(home=tmp_path / "home"))
     assert idx.ask(question).signals["missing"] == missing
+
+
+def test_the_sentence_that_gives_the_asked_year_wins_over_a_slightly_closer_one():
+    """"1960年的时候，杜林有何里程碑？": the sentence naming 1960, not a closer one about another time."""
+    cand = _candidate(["杜林的人口在战后迅速增长。", "1960年，杜林市区人口达到100万。"], [0.90, 0.86])
+    terms = ["杜林", "里程碑"]
+    assert choose_sentence([cand], terms).sentence.text.startswith("杜林的人口")
+    assert choose_sentence([cand], terms, years=["1960"]).sentence.text.startswith("1960年")
+    assert choose_sentence([cand], terms, years=["1960"], year_penalty=0.0).sentence.text.startswith("杜林的人口")
 
 
 def test_a_short_opening_line_gives_way_to_the_sentence_that_says_what_happened():
