@@ -37,7 +37,8 @@ _NUMERAL = (
 # "多少起" / "几名": the measure word the answer's number must carry (人 also as 名 / 人次).
 _ASKED_MEASURE = re.compile(r"(?:多少|" + _JI + r")\s*([" + _MEASURES.replace("个", "") + r"])")
 # "多少贫困户" / "多少确诊病例": a counted noun ending in its own measure word.
-_ASKED_NOUN_MEASURE = re.compile(r"(?:多少|" + _JI + r")(?:个|名|位)?\s*[\u4e00-\u9fff]{1,3}?([户例人])(?![\u4e00-\u9fff]{0,2}[名个位])")
+# The noun never runs over 的 ("每小时多少公里的人" counts kilometres, not people).
+_ASKED_NOUN_MEASURE = re.compile(r"(?:多少|" + _JI + r")(?:个|名|位)?\s*[^\W\d的]{1,3}?([户例人])(?![\u4e00-\u9fff]{0,2}[名个位])")
 _MEASURE_ALIASES = _ZH["measure_aliases"]
 # "是哪四个" / "哪两年" / "which are the six": a list of that many items.
 _ASKED_ITEMS = re.compile(
@@ -59,16 +60,18 @@ _EXPECTATIONS = [
         r"百分之|百分比|多少%|比例.{0,6}(?:多少|几)|(?:多大|多少|多高)的?比例|率(是|为|达到?|有)?多少|\bpercent|percentage|\brate\b",
         r"\d[\d.]*\s*%|百分之",
     ),
-    # A year is also a reign year (會昌五年, 元年) or a century or decade (19世纪, 1950年代).
+    # A year is also an early one (845年, 公元前216年), a reign year (民國34年, 會昌五年, 元年)
+    # or a century or decade (19世纪, 1950年代).
     (
         "year",
         r"哪一?年|何年|什么年份|which year|what year",
-        r"\d{4}\s*年|\b\d{4}\b|[〇零一二三四五六七八九]{4}年|[元一二三四五六七八九十]{1,3}年|世纪|年代|庚子|[甲乙丙丁戊己庚辛壬癸][子丑寅卯辰巳午未申酉戌亥]",
+        r"\d{1,4}\s*年|\b\d{4}\b|[〇零一二三四五六七八九]{4}年|[元一二三四五六七八九十]{1,3}年|世纪|年代|庚子|[甲乙丙丁戊己庚辛壬癸][子丑寅卯辰巳午未申酉戌亥]",
     ),
     (
         "date",
         r"哪一?天|几月几[日号]|哪个月|什么时候|何时|什么时间|\bwhen\b|what date|which day",
-        r"\d{1,2}\s*月|\d{4}\s*年|年初|年底|年末|以来|\d{1,2}\s*日|[元一二三四五六七八九十]{1,3}年|世纪|年代|时期|时代|年间"
+        r"\d{1,2}\s*月|\d{1,4}\s*年|年初|年底|年末|以来|\d{1,2}\s*日|[元一二三四五六七八九十]{1,3}年|世纪|年代|时期|时代|年间"
+        r"|时候|之后|以后|之前|以前|期间|[初中末早晚]期|[朝代]末|[春夏秋冬]季|早上|晚上|平日|周末"
         r"|\b(" + "|".join(_EN["months"]) + r")\b",
     ),
     ("count", r"多少|" + _JI + r"[" + _MEASURES + r"万千百十]|how many|how much|number of", _NUMERAL),
