@@ -249,20 +249,22 @@ def fit_not_found(
     Returns:
         Weights for `RetrievalConfig.not_found_weights` (``{"zh": …, "other": …}`` per language).
     """
-    overall = fit_logistic(records, l2=l2, steps=steps, max_wrongly_rejected=max_wrongly_rejected, groups=groups)
-    if refine:
-        overall = refine_for_recall(records, overall, groups=groups, max_wrongly_rejected=max_wrongly_rejected)
+    labels = list(groups) if groups is not None else [""] * len(records)
+
+    def fit(recs: Sequence, labs: list[str]) -> dict[str, float]:
+        weights = fit_logistic(recs, l2=l2, steps=steps, max_wrongly_rejected=max_wrongly_rejected, groups=labs)
+        if refine:
+            weights = refine_for_recall(recs, weights, groups=labs, max_wrongly_rejected=max_wrongly_rejected)
+        return weights
+
+    overall = fit(records, labels)
     if not per_language:
         return overall
     out = {}
-    labels = list(groups) if groups is not None else [""] * len(records)
     for name, keep in (("zh", lambda r: r.signals.get("lang", 0.0) >= 0.5), ("other", lambda r: r.signals.get("lang", 0.0) < 0.5)):
         chosen = [i for i, r in enumerate(records) if keep(r)]
-        subset, sub_groups = [records[i] for i in chosen], [labels[i] for i in chosen]
         try:
-            out[name] = fit_logistic(subset, l2=l2, steps=steps, max_wrongly_rejected=max_wrongly_rejected, groups=sub_groups)
-            if refine:
-                out[name] = refine_for_recall(subset, out[name], groups=sub_groups, max_wrongly_rejected=max_wrongly_rejected)
+            out[name] = fit([records[i] for i in chosen], [labels[i] for i in chosen])
         except ValueError:
             out[name] = overall
     return out
