@@ -354,7 +354,46 @@ class E5Tokenizer:
 
     def content_ids(self, text: str) -> list[int]:
         """The pieces of `text` (no prefix added, no ``<s>``/``</s>``, never truncated)."""
-        s = self.normalise(text)
+        return [i for i, _, _ in self._segment(self.normalise(text))]
+
+    def content_ids_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """The pieces of `text`, as `content_ids`, and the span of `text` each one covers.
+
+        A span is ``(start, end)`` in `text` itself, so ``text[start:end]`` is what a piece
+        stands for (without the space its ``▁`` marks; ``(start, start)`` for a piece that is
+        only that space). Spans follow the normalisation map: a character it expands covers
+        all its output; characters it drops belong to no piece. For a reader's answer spans.
+        """
+        chars: list[str] = []
+        source: list[int] = []  # the index in `text` of each normalised character
+        cut = text.split("\x00", 1)[0]
+        for k, ch in enumerate(cut):
+            out = self._table.get(ord(ch), ch)
+            for c in out:
+                if c == " " and chars and chars[-1] == " ":
+                    continue  # runs of spaces collapse to one, as `normalise` does
+                chars.append(c)
+                source.append(k)
+        if not chars or chars[0] != " ":
+            chars.insert(0, " ")
+            source.insert(0, -1)  # the space put in front stands for nothing in `text`
+        s = "".join(chars).replace(" ", _META)
+        if s != self.normalise(text):  # not expected: the two normalisations must agree
+            raise ValueError("tokenizer: offsets disagree with the normalisation")
+        ids, spans = [], []
+        for piece_id, a, b in self._segment(s):
+            while a < b and s[a] == _META:
+                a += 1  # the marked space is not part of what the piece says
+            if a == b:
+                start = source[b - 1] + 1 if source[b - 1] >= 0 else 0
+                spans.append((start, start))
+            else:
+                spans.append((source[a], source[b - 1] + 1))
+            ids.append(piece_id)
+        return ids, spans
+
+    def _segment(self, s: str) -> list[tuple[int, int, int]]:
+        """Viterbi segmentation of a normalised string: ``(piece id, start, end)`` in `s`."""
         n, lookup, max_chars, unk_score = len(s), self._pieces.get, self._max_chars, self._unk_score
         neg = np.float32(-1e30)
         best = [neg] * (n + 1)
@@ -372,12 +411,12 @@ class E5Tokenizer:
             score = here + unk_score
             if score > best[i + 1]:
                 best[i + 1], back_id[i + 1], back_from[i + 1] = score, self.vocab.unk, i
-        ids = []
+        out = []
         i = n
         while i > 0:
-            ids.append(back_id[i])
+            out.append((back_id[i], back_from[i], i))
             i = back_from[i]
-        return ids[::-1]
+        return out[::-1]
 
     def encode(self, text: str, *, is_query: bool) -> list[int]:
         """``<s>`` + the pieces of the prefixed text + ``</s>``, unwindowed.

@@ -173,3 +173,20 @@ def test_lower_layers_can_be_frozen_and_the_top_one_trained(model):
         for p in params:
             p.grad = None
             p.requires_grad_(True)
+
+
+def test_each_piece_knows_the_span_of_the_text_it_stands_for(model, texts):
+    """For a reader's answer spans: the same pieces, and spans that tile the text in order."""
+    tok = model.tokenizer
+    for text in texts[:12] + ["２０２０年，ＡＢＣ公司成立", "The  Lakers won 16 titles.", "語言學家認為"]:
+        ids, spans = tok.content_ids_with_offsets(text)
+        assert ids == tok.content_ids(text)
+        assert all(0 <= a <= b <= len(text) for a, b in spans)
+        assert all(b1 <= a2 for (_, b1), (a2, _) in zip(spans, spans[1:]))  # in order, never overlapping
+        # Concatenated, the spans give back every character that is not a space (or dropped by the map).
+        kept = "".join(ch for ch in text.split("\x00", 1)[0] if tok.normalise(ch).strip("\u2581"))
+        assert "".join(text[a:b] for a, b in spans) == kept
+        if "語言學家認為" == text:
+            assert [text[a:b] for a, b in spans if b > a][0].startswith("語")  # traditional, verbatim
+    ids, spans = tok.content_ids_with_offsets("２０２０年")
+    assert "２０２０年"[spans[0][0] : spans[0][1]] == "２０２０"  # full-width digits map back to themselves
