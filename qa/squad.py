@@ -349,7 +349,7 @@ def _nfc(answers: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(unicodedata.normalize("NFC", a) for a in answers))
 
 
-def _answer_spans(paragraph: str, q: SquadQuestion) -> list[tuple[int, int]]:
+def answer_spans(paragraph: str, q: SquadQuestion) -> list[tuple[int, int]]:
     """Where the question's answers are in its (verbatim) paragraph, from their given starts.
 
     A start that does not point at its answer is moved to the nearest occurrence of the
@@ -368,7 +368,7 @@ def _answer_spans(paragraph: str, q: SquadQuestion) -> list[tuple[int, int]]:
     return spans
 
 
-def _remove_sentences(paragraph: str, spans: Sequence[tuple[int, int]]) -> tuple[str, str] | None:
+def remove_sentences(paragraph: str, spans: Sequence[tuple[int, int]]) -> tuple[str, str] | None:
     """The paragraph without the sentences that overlap `spans`, and the removed text.
 
     None when no sentence overlaps them. Each cut is closed cleanly: nothing between CJK,
@@ -415,7 +415,7 @@ def _try_removal(
     """
     candidates = [
         q for q in article.questions
-        if not q.impossible and q.id in kept and _answer_spans(article.paragraphs[q.paragraph], q)
+        if not q.impossible and q.id in kept and answer_spans(article.paragraphs[q.paragraph], q)
     ]
     candidates.sort(key=lambda q: (_id_key(q.id), q.id))
     elsewhere = False
@@ -423,7 +423,7 @@ def _try_removal(
     other_norms = norms[:i] + norms[i + 1 :]
     for q in candidates[:REMOVAL_TRIES]:
         raw = article.paragraphs[q.paragraph]
-        cut = _remove_sentences(raw, _answer_spans(raw, q))
+        cut = remove_sentences(raw, answer_spans(raw, q))
         if cut is None:
             continue
         paragraphs = list(article.paragraphs)
