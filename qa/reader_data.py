@@ -48,7 +48,7 @@ class ReaderExample:
 
 
 @dataclass(frozen=True)
-class _Window:
+class Window:
     paragraph: int
     first: int  # sentence indices [first, last] of the paragraph
     last: int
@@ -56,13 +56,14 @@ class _Window:
     end: int
 
 
-def _windows(paragraph: str, index: int, neighbours: int, max_chars: int) -> list[_Window]:
+def _windows(paragraph: str, index: int, neighbours: int, max_chars: int) -> list[Window]:
     """Every sentence of a paragraph with up to `neighbours` sentences each side, at most `max_chars` long."""
     sents = split_sentences(paragraph)
-    return [_around(sents, index, i, neighbours, max_chars) for i in range(len(sents))]
+    return [window_around(sents, index, i, neighbours, max_chars) for i in range(len(sents))]
 
 
-def _around(sents, paragraph: int, i: int, neighbours: int, max_chars: int) -> _Window:
+def window_around(sents, paragraph: int, i: int, neighbours: int = 1, max_chars: int = 240) -> Window:
+    """Sentence `i` of `sents` with up to `neighbours` sentences each side, while the window stays within `max_chars`."""
     first, last = i, i
     for step in range(1, neighbours + 1):  # widen one sentence each side while it fits
         for j in (i - step, i + step):
@@ -71,7 +72,7 @@ def _around(sents, paragraph: int, i: int, neighbours: int, max_chars: int) -> _
                 if sents[hi].start + len(sents[hi].text) - sents[lo].start <= max_chars:
                     first, last = lo, hi
     end = sents[last].start + len(sents[last].text)
-    return _Window(paragraph, first, last, sents[first].start, end)
+    return Window(paragraph, first, last, sents[first].start, end)
 
 
 def _overlap(question: str, text: str) -> int:
@@ -89,6 +90,7 @@ def reader_examples(
     dataset: str,
     neighbours: int = 1,
     max_chars: int = 240,
+    shifted: bool = False,
 ) -> list[ReaderExample]:
     """The reader's examples for these articles (see the module's docstring).
 
@@ -100,6 +102,9 @@ def reader_examples(
         max_chars: a window's longest (a neighbour that would pass it is left out; a
             single longer sentence stays whole). 240 characters of Chinese is about 160
             e5 tokens.
+        shifted: also give, as ``kind="shifted"``, the window centred on a neighbouring
+            sentence when it still holds the whole answer (a retriever's best sentence is
+            not always the answer's own).
     """
     out: list[ReaderExample] = []
     for article in articles:
@@ -121,11 +126,18 @@ def reader_examples(
             i = next((k for k, s in enumerate(sents) if s.start <= a < s.start + len(s.text)), None)
             if i is None:
                 continue
-            win = _around(sents, q.paragraph, i, neighbours, max_chars)
+            win = window_around(sents, q.paragraph, i, neighbours, max_chars)
             if not (win.start <= a and b <= win.end):  # the answer runs past its window
                 continue
             context = text[win.start : win.end]
             out.append(ReaderExample(id=f"{q.id}#answer", context=context, start=a - win.start, end=b - win.start, kind="answer", **base))
+            if shifted:
+                for j in (i + 1, i - 1):
+                    if 0 <= j < len(sents):
+                        w2 = window_around(sents, q.paragraph, j, neighbours, max_chars)
+                        if w2.start <= a and b <= w2.end and (w2.start, w2.end) != (win.start, win.end):
+                            out.append(ReaderExample(id=f"{q.id}#shifted", context=text[w2.start : w2.end], start=a - w2.start, end=b - w2.start, kind="shifted", **base))
+                            break
             # The answer's sentences: every one the answer touches.
             hit = [k for k, s in enumerate(sents) if s.start < b and a < s.start + len(s.text)]
             removed = remove_sentences(context, [(a - win.start, b - win.start)])
@@ -145,11 +157,11 @@ def reader_examples(
     return out
 
 
-def _text(paragraphs: Sequence[str], w: _Window) -> str:
+def _text(paragraphs: Sequence[str], w: Window) -> str:
     return paragraphs[w.paragraph][w.start : w.end]
 
 
-def _best_window(question, windows, paragraphs, *, article_answers, skip) -> _Window | None:
+def _best_window(question, windows, paragraphs, *, article_answers, skip) -> Window | None:
     """The window sharing the most bigrams with the question, holding no answer and none of `skip`'s sentences."""
     best, best_score = None, 0
     for p in sorted(windows):

