@@ -35,6 +35,10 @@ _EXPORTS = {
     "answer_in_context": "qa.conversation",
     "is_follow_up": "qa.conversation",
     "check_question": "qa.retrieval",
+    "Reader": "qa.reader",
+    "ReaderUnavailable": "qa.reader",
+    "shared_reader": "qa.reader",
+    "reader_error": "qa.reader",
 }
 
 __all__ = sorted(_EXPORTS)

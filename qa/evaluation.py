@@ -18,7 +18,9 @@ from qa.settings import RetrievalConfig
 
 log = logging.getLogger(__name__)
 
-RETRIEVERS = ("bm25", "dense", "hybrid", "bigram")
+RETRIEVERS = ("bm25", "dense", "hybrid", "bigram", "reader")
+# "reader" is the product's default path: hybrid retrieval, then the trained reader. The
+# other answering retrievers run without it (the retrieval-only path), so one run compares both.
 # Retrievers that only rank passages: no answer sentence, no not-found decision.
 RANKING_ONLY = ("bigram",)
 UNANSWERABLE = "unanswerable"
@@ -138,6 +140,12 @@ def char_f1(prediction: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def exact_match(prediction: str, gold: str) -> float:
+    """CMRC-2018 exact match: equal once punctuation and spaces are removed and case folded."""
+    p = _strip(prediction)
+    return float(bool(p) and p == _strip(gold))
+
+
 def ranking_metrics(ranked_ids: Sequence[int], gold: set[int]) -> dict[str, float]:
     """hit@1/3/5, MRR@10 and nDCG@10 (binary relevance) of one ranked list."""
     rel = [1.0 if i in gold else 0.0 for i in ranked_ids[:10]]
@@ -242,6 +250,7 @@ class Record:
     signals: dict[str, float] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
+    short: str = ""  # the reader's exact answer ("" without the reader)
 
 
 @dataclass
@@ -297,7 +306,7 @@ def _rank_one(index: Library, q: Question, ranker, k: int) -> Record:
     )
     if q.answerable:
         rec.metrics = ranking_metrics(ranked, set(gold))
-        rec.metrics.update(answer_acc=float("nan"), f1=float("nan"))
+        rec.metrics.update(answer_acc=float("nan"), f1=float("nan"), short_em=float("nan"), short_f1=float("nan"))
     return rec
 
 
@@ -324,6 +333,11 @@ def _evaluate_one(index: Library, q: Question, config: RetrievalConfig, k: int) 
         rec.metrics["answer_acc"] = float(answer.found and any(a in answer.text for a in q.answers))
         best_text = answer.text if answer.found else ""
         rec.metrics["f1"] = max((char_f1(best_text, a) for a in q.answers), default=0.0) if q.answers else 0.0
+        # The short answer: the reader's span, or (without the reader) the sentence itself.
+        short = (answer.short or answer.text) if answer.found else ""
+        rec.short = answer.short if answer.found else ""
+        rec.metrics["short_em"] = max((exact_match(short, a) for a in q.answers), default=0.0)
+        rec.metrics["short_f1"] = max((char_f1(short, a) for a in q.answers), default=0.0)
     return rec
 
 
@@ -333,10 +347,10 @@ def _summarise(records: list[Record]) -> dict[str, float]:
     out: dict[str, float] = {"n": len(records), "answerable": len(ans), "unanswerable": len(una)}
     if not records:
         return out
-    for key in ("hit@1", "hit@3", "hit@5", "mrr@10", "ndcg@10", "answer_acc", "f1"):
-        out[key] = float(np.mean([r.metrics[key] for r in ans])) if ans else float("nan")
+    for key in ("hit@1", "hit@3", "hit@5", "mrr@10", "ndcg@10", "answer_acc", "f1", "short_em", "short_f1"):
+        out[key] = float(np.mean([r.metrics.get(key, float("nan")) for r in ans])) if ans else float("nan")
     if records[0].found is None:
-        out.update(answer_acc=float("nan"), f1=float("nan"))
+        out.update(answer_acc=float("nan"), f1=float("nan"), short_em=float("nan"), short_f1=float("nan"))
     if any(r.found is None for r in records):  # a ranking-only baseline declines nothing
         out.update(notfound_precision=float("nan"), notfound_recall=float("nan"), wrongly_rejected=float("nan"))
     else:
@@ -446,8 +460,9 @@ def evaluate(
             of the question's own file holding a reference answer.
         index: the document index (the bundled document when omitted; for a SQuAD file,
             its folder).
-        retrievers: any of ``"bm25"``, ``"dense"``, ``"hybrid"`` and ``"bigram"`` (the
-            model-free character-bigram BM25 baseline, ranking only).
+        retrievers: any of ``"bm25"``, ``"dense"``, ``"hybrid"`` (these three without the
+            reader), ``"reader"`` (hybrid, then the trained reader: the product's default)
+            and ``"bigram"`` (the model-free character-bigram BM25 baseline, ranking only).
         split: keep only this split (``"dev"``, ``"test"``); all when omitted. For a
             SQuAD file, the articles of that split (`public_split`).
         config: retrieval settings (the index's when omitted); `retrievers` override its mode.
@@ -510,7 +525,7 @@ def evaluate(
             ranker = _bigram_ranker(index)
             recs = [_rank_one(index, q, ranker, k) for q in qs]
         else:
-            cfg = replace(base, mode=name)
+            cfg = replace(base, mode="hybrid", reader=True) if name == "reader" else replace(base, mode=name, reader=False)
             recs = [_evaluate_one(index, q, cfg, k) for q in qs]
         records[name] = recs
         summary[name] = _summarise(recs)
@@ -529,7 +544,8 @@ def evaluate(
 
 _TABLE_KEYS = (
     ("hit@1", "hit@1"), ("hit@3", "hit@3"), ("hit@5", "hit@5"), ("mrr@10", "MRR@10"), ("ndcg@10", "nDCG@10"),
-    ("answer_acc", "answer acc"), ("f1", "char F1"), ("notfound_precision", "NF prec"),
+    ("answer_acc", "answer acc"), ("f1", "char F1"), ("short_em", "short EM"), ("short_f1", "short F1"),
+    ("notfound_precision", "NF prec"),
     ("notfound_recall", "NF recall"), ("wrongly_rejected", "wrongly rejected"), ("p50_ms", "p50 ms"),
     ("p95_ms", "p95 ms"),
 )

@@ -173,11 +173,12 @@ def evidence(signals: dict[str, float], config) -> float:
     """Log-odds that the best match answers the question; below 0 means "not in the document".
 
     A logistic model over the match's signals, its weights ``config.not_found_weights``
-    fitted on the dev split, shifted by ``config.not_found_threshold``. Chinese questions
+    (with the reader's margin, signal ``"reader"``) or ``config.fast_not_found_weights``
+    (without it) fitted on the dev split, shifted by ``config.not_found_threshold``. Chinese questions
     and questions in other languages may have models of their own (``{"zh": …, "other": …}``):
     their similarities live on different scales.
     """
-    w = config.not_found_weights
+    w = config.not_found_weights if "reader" in signals else getattr(config, "fast_not_found_weights", config.not_found_weights)
     if "zh" in w or "other" in w:
         w = w.get("zh" if signals.get("lang", 0.0) >= 0.5 else "other", {})
     z = w.get("bias", 0.0) + sum(w.get(name, 0.0) * value for name, value in signals.items())

@@ -44,6 +44,7 @@ class Span:
     text: str
     score: float  # span score: start logit + end logit
     null: float  # no-answer score: the same at <s>
+    focus: Span | None = None  # the best span inside the focus range asked for, if any
 
     @property
     def margin(self) -> float:
@@ -161,13 +162,15 @@ class Reader:
             x = layer(x, mask)
         return self.head(x[0])
 
-    def read(self, question: str, windows: Sequence[str]) -> list[Span]:
+    def read(self, question: str, windows: Sequence[str], *, focus: Sequence[tuple[int, int] | None] = ()) -> list[Span]:
         """The best span of each window, with its no-answer score, in the windows' order.
 
         Args:
             question: the question as asked.
             windows: short texts of the document (a sentence with its neighbours); each is
                 read up to the model's window (question included, ``max_tokens`` pieces).
+            focus: per window, a character range (the sentence the window is centred on)
+                whose own best span is also given, as ``Span.focus``; None for none.
 
         Returns:
             One `Span` per window.
@@ -198,14 +201,30 @@ class Reader:
                 continue
             pair = start[i][:, None] + end[i][None, :]
             pair = pair.masked_fill(~(band & ok[:, None] & ok[None, :]), float("-inf"))
-            best = int(torch.argmax(pair))
-            a, b = divmod(best, n)
-            lo, hi = spans[a - offset][0], spans[b - offset][1]
-            text = windows[i][lo:hi]
-            stripped = text.strip()
-            lo += len(text) - len(text.lstrip())
-            out.append(Span(i, lo, lo + len(stripped), stripped, float(pair[a, b]), null))
+            span = self._span(pair, windows[i], spans, offset, i, null)
+            rng = focus[i] if i < len(focus) else None
+            if rng is not None:
+                inside = torch.zeros(n, dtype=torch.bool)
+                for k, (a, b) in enumerate(spans):
+                    if rng[0] <= a and b <= rng[1] and offset + k < n:
+                        inside[offset + k] = True
+                if bool(inside.any()):
+                    sub = pair.masked_fill(~(inside[:, None] & inside[None, :]), float("-inf"))
+                    if torch.isfinite(sub).any():
+                        span = Span(i, span.start, span.end, span.text, span.score, null, self._span(sub, windows[i], spans, offset, i, null))
+            out.append(span)
         return out
+
+    @staticmethod
+    def _span(pair, window: str, spans, offset: int, i: int, null: float) -> Span:
+        n = pair.shape[0]
+        best = int(pair.flatten().argmax())
+        a, b = divmod(best, n)
+        lo, hi = spans[a - offset][0], spans[b - offset][1]
+        text = window[lo:hi]
+        stripped = text.strip()
+        lo += len(text) - len(text.lstrip())
+        return Span(i, lo, lo + len(stripped), stripped, float(pair[a, b]), null)
 
 
 _shared: Reader | None = None

@@ -9,15 +9,18 @@ import numpy as np
 
 from embeddings import Encoder
 from qa import notfound
-from qa.answer import Answer, Passage, SentenceCandidates, choose_sentence
+from qa.answer import Answer, Passage, SentenceCandidates, rank_sentences
 from qa.fusion import fuse
 from qa.intents import asked_years, asks_for_heading, expected_answer, photo_position
 from qa.lexical import tokenize
 from qa.normalize import cjk_ratio, normalize_query, normalize_text
+from qa.reader import Span, shared_reader
+from qa.reader_data import window_around
 from qa.search_index import SearchIndex
 from qa.settings import MAX_K, MAX_QUESTION_CHARS, RetrievalConfig
 
-STAGES = ("normalise", "encode", "lexical", "dense", "fusion", "answer")
+STAGES = ("normalise", "encode", "lexical", "dense", "fusion", "reader", "answer")
+READER_CLIP = 15.0  # the reader's margin, clipped to +-this and scaled to -1..1, is the not-found signal "reader"
 
 
 def check_question(question: object) -> str:
@@ -86,6 +89,40 @@ class Retriever:
 
             self._bridge_obj = Bridge(self.index.lexical.vocabulary())
         return self._bridge_obj
+
+    def _read(self, question: str, result: SearchResult, ranked: list, config: RetrievalConfig) -> ReaderRead | None:
+        """Read the windows around the best-ranked sentences (the chosen one first), one window per stretch of text."""
+        if not config.reader or not ranked:
+            return None
+        reader = shared_reader()
+        if reader is None:
+            return None
+        t = time.perf_counter()
+        windows: list[tuple[int, int, str]] = []  # (passage index, offset, text)
+        focus: list[tuple[int, int]] = []  # the ranked sentence each window is centred on
+        for c in ranked:
+            if len(windows) >= config.reader_windows:
+                break
+            j = c.passage_index
+            if any(w[0] == j and w[1] <= c.sentence.start < w[1] + len(w[2]) for w in windows):
+                continue  # already inside a window read
+            unit = result.indices[j]
+            sents = self.index.sentences[unit]
+            i = next((k for k, s in enumerate(sents) if s.start == c.sentence.start), 0)
+            w = window_around(sents, j, i)
+            windows.append((j, w.start, self.units[unit].text[w.start : w.end]))
+            focus.append((c.sentence.start - w.start, c.end - w.start))
+        spans = reader.read(question, [w[2] for w in windows], focus=focus)
+        best = max(range(len(spans)), key=lambda k: (spans[k].margin, -k))
+        # The chosen sentence's window keeps the answer unless another beats it clearly:
+        # retrieval and sentence choice know the document better than one window's margin.
+        pick = 0 if spans[0].margin >= spans[best].margin - config.reader_switch else best
+        span = spans[pick]
+        if span.focus is not None and span.focus.score >= span.score - config.reader_focus:
+            span = span.focus  # the span inside the ranked sentence, unless the window's best is clearly better
+        result.timings["reader"] = time.perf_counter() - t
+        j, offset, _ = windows[pick]
+        return ReaderRead(j, offset, span, tuple(windows), tuple(spans), tuple(focus), spans[best].margin)
 
     def _photo_by_position(self, query: str) -> int | None:
         """The caption a question points at by position ("第二张照片", "the last photo"), if any."""
@@ -201,19 +238,42 @@ class Retriever:
             )
             for j, i in enumerate(result.indices[: config.answer_passages])
         ]
-        choice = choose_sentence(cands, result.terms, expect=expected_answer(result.query), years=asked_years(result.query))
+        ranked = rank_sentences(cands, result.terms, expect=expected_answer(result.query), years=asked_years(result.query))
+        choice = ranked[0] if ranked else None
         text, pid, start, end, matched = "", None, -1, -1, []
-        if choice is not None:
+        similarity = choice.similarity if choice is not None else 0.0
+        read = self._read(question, result, ranked, config)
+        short, short_start, short_end = "", -1, -1
+        if read is not None and read.span.start >= 0:
+            # The reader's span decides the sentence: the one (or ones) that hold it.
+            passage = result.passages[read.passage_index]
+            short_start, short_end = read.offset + read.span.start, read.offset + read.span.end
+            short = passage.text[short_start:short_end]
+            sents = self.index.sentences[result.indices[read.passage_index]]
+            hold = [k for k, s in enumerate(sents) if s.start < short_end and short_start < s.start + len(s.text)]
+            if hold:
+                start, end = sents[hold[0]].start, sents[hold[-1]].start + len(sents[hold[-1]].text)
+                if end - start < 12 and hold[-1] + 1 < len(sents):  # too short to stand alone
+                    end = sents[hold[-1] + 1].start + len(sents[hold[-1] + 1].text)
+                sims = result.sentence_sims.get(result.indices[read.passage_index], np.zeros(0))
+                similarity = max((float(sims[k]) for k in hold if k < len(sims)), default=similarity)
+                pid, text = passage.id, passage.text[start:end]
+            else:
+                short, short_start, short_end = "", -1, -1
+        if not text and choice is not None:
             passage = result.passages[choice.passage_index]
             pid, start, end = passage.id, choice.sentence.start, choice.end
             text = passage.text[start:end]
+        if text:
             low = normalize_text(text)
             matched = [t for t in result.terms if t in low]
         signals = notfound.sentence_signals(
             result.signals, query=result.query, terms=result.terms, sentence=text if choice is not None else None,
-            similarity=choice.similarity if choice is not None else 0.0,
+            similarity=similarity,
             type_gap=choice.type_gap if choice is not None else 0.5,
         )
+        if read is not None:
+            signals["reader"] = max(-READER_CLIP, min(READER_CLIP, read.best_margin)) / READER_CLIP
         heading = asks_for_heading(result.query) if result.passages else None
         if heading is not None:
             title = self.units[0].section if self.units else ""
@@ -228,26 +288,46 @@ class Retriever:
             return _quoted(question, result, caption, caption.text, 0, signals, t)
         evidence = notfound.evidence(signals, config)
         found = evidence >= 0.0 and choice is not None
-        result.timings["answer"] = time.perf_counter() - t
+        passages = result.passages
+        if found and config.reader_rerank and read is not None and short and read.passage_index > 0:
+            # The passage the reader found the answer in leads the list.
+            passages = [passages[read.passage_index]] + [p for j, p in enumerate(passages) if j != read.passage_index]
+        result.timings["answer"] = time.perf_counter() - t - result.timings.get("reader", 0.0)
         return Answer(
             question=question.strip(),
             found=found,
             text=text if found else "",
-            passages=result.passages,
+            passages=passages,
             confidence=notfound.confidence(evidence),
             passage_id=pid if found else None,
             start=start if found else -1,
             end=end if found else -1,
             matched_terms=matched,
+            short=short if found else "",
+            short_start=short_start if found and short else -1,
+            short_end=short_end if found and short else -1,
             evidence=evidence,
             signals=signals,
             timings=dict(result.timings),
         )
 
 
+@dataclass(frozen=True)
+class ReaderRead:
+    """The reader's best span among the windows it read, and where its window stands."""
+
+    passage_index: int  # among the ranked passages
+    offset: int  # where the window starts in that passage's text
+    span: Span
+    windows: tuple[tuple[int, int, str], ...]  # every window read: (passage index, offset, text)
+    spans: tuple[Span, ...]  # the best span of each
+    focus: tuple[tuple[int, int], ...] = ()  # in each window, the ranked sentence it is centred on
+    best_margin: float = 0.0  # the highest margin of any window: how answered the best window looks
+
+
 def _quoted(question: str, result: SearchResult, passage: Passage, text: str, start: int, signals, t0: float) -> Answer:
     """An answer that quotes `text` of `passage` outright (a heading, a caption), not a sentence picked by score."""
-    result.timings["answer"] = time.perf_counter() - t0
+    result.timings["answer"] = time.perf_counter() - t0 - result.timings.get("reader", 0.0)
     return Answer(
         question=question.strip(), found=True, text=text, passages=result.passages,
         confidence=notfound.QUOTED_CONFIDENCE, passage_id=passage.id, start=start,

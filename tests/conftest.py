@@ -13,8 +13,11 @@ from tests.fakes import HashEncoder  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path, monkeypatch):
+def _isolated_home(tmp_path, monkeypatch, request):
     monkeypatch.setenv("DOCQA_HOME", str(tmp_path / "docqa-home"))
+    if request.node.get_closest_marker("model") is None and request.node.get_closest_marker("browser") is None:
+        # Fast tests measure retrieval with a fake encoder; the reader (a real model) is for the model tests.
+        monkeypatch.setenv("DOCQA_READER", "off")
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio-tmp"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("DOCQA_SETTINGS", raising=False)  # a developer's own settings file must not leak in

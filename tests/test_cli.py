@@ -237,14 +237,15 @@ def test_calibrate_save_writes_weights_that_ask_then_uses(fake, doc, tmp_path, c
     assert main(["eval", str(qfile), "--doc", str(doc), "--calibrate", "--save", str(target)]) == 0
     printed = json.loads(capsys.readouterr().out)
     saved = json.loads(target.read_text(encoding="utf-8"))
-    assert saved == {"candidates": 40, "not_found_weights": printed}
+    # The reader is off in this test: the weights are those of the retrieval-only path.
+    assert saved == {"candidates": 40, "fast_not_found_weights": printed}
     assert set(printed) >= {"bias", "dense_z", "coverage"}
     assert not list(tmp_path.glob("*.tmp"))
 
     from qa.settings import load_retrieval_settings
 
     config = load_retrieval_settings(target)
-    assert config.not_found_weights == printed and config.candidates == 40
+    assert config.fast_not_found_weights == printed and config.candidates == 40
     # The fit rejects no answerable question of the set (2% of 3 rounds down to none), and
     # the saved, rounded weights keep it so.
     for q in QUESTIONS:

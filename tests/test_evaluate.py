@@ -42,8 +42,8 @@ DOC = """苹果报告
 """
 
 # Always accept / always reject, whatever the signals say.
-ACCEPT = RetrievalConfig(not_found_threshold=-100.0)
-REJECT = RetrievalConfig(not_found_threshold=100.0)
+ACCEPT = RetrievalConfig(not_found_threshold=-100.0, reader=False)
+REJECT = RetrievalConfig(not_found_threshold=100.0, reader=False)
 
 
 @pytest.fixture

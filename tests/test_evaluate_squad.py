@@ -13,8 +13,8 @@ from qa.cli import main
 from qa.evaluation import evaluate
 from tests.fakes import HashEncoder
 
-ACCEPT = RetrievalConfig(not_found_threshold=-100.0)
-REJECT = RetrievalConfig(not_found_threshold=100.0)
+ACCEPT = RetrievalConfig(not_found_threshold=-100.0, reader=False)
+REJECT = RetrievalConfig(not_found_threshold=100.0, reader=False)
 
 
 def _qa(qid, question, answer=None, start=None, impossible=False):

@@ -26,8 +26,8 @@ Bridges appear in the annual budget of the city office.
 We hired twelve new people to work in the office.
 """
 
-ALWAYS = RetrievalConfig(not_found_threshold=-100.0)  # accept any best match
-NEVER = RetrievalConfig(not_found_threshold=100.0)  # reject every match
+ALWAYS = RetrievalConfig(not_found_threshold=-100.0, reader=False)  # accept any best match (fast tests: no reader)
+NEVER = RetrievalConfig(not_found_threshold=100.0, reader=False)  # reject every match
 
 
 def build(tmp_path, text, name="doc.txt", encoder=None):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ CSS = """
   border-radius: 6px; font-size: 0.92em; line-height: 1.7; margin-bottom: 0.5rem; }
 .docqa-caption { font-weight: 600; margin-bottom: 0.2rem; font-size: 0.9em; }
 mark.answer { background: #fff1a8; color: inherit; padding: 0 1px; }
+mark.short { background: #ffc94d; color: inherit; padding: 0 1px; border-radius: 2px; }
+.docqa-short { margin: 0 0 0.3rem 0; font-size: 1.25em; }
 mark.term { background: #ffd36b; color: inherit; padding: 0 1px; border-radius: 2px; }
 .docqa-notfound { color: #9a3412; }
 .docqa-context, .docqa-note { color: var(--body-text-color-subdued); font-size: 0.9em; margin: 0.2rem 0; }
@@ -192,6 +195,13 @@ def build_app(index=None, *, uploads: Path | None = None) -> gr.Blocks:
     return demo
 
 
+def _warm_reader() -> None:
+    from qa import reader_error, shared_reader
+
+    if shared_reader() is None:
+        print(f"docqa: warning: {reader_error()}; answering with the sentence only", flush=True)
+
+
 def serve(
     doc: str | None = None,
     *,
@@ -232,6 +242,8 @@ def serve(
         print(f"docqa: warning: skipped {name}: {why}", flush=True)
     if uploads is not None:
         print(f"docqa: uploads are kept in {uploads}", flush=True)
+    if index.settings.retrieval.reader:  # load the reader's weights while the server starts
+        threading.Thread(target=_warm_reader, name="docqa-reader", daemon=True).start()
     demo = build_app(index, uploads=uploads)
     demo.launch(
         server_name=host, server_port=port, show_error=False, css=CSS, footer_links=["api"],

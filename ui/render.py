@@ -103,6 +103,8 @@ def render_answer(answer, *, context_question: str | None = None) -> str:
 
     p = answer.passage
     label = LABELS_ZH.get(answer.confidence_label, answer.confidence_label)
+    if answer.short:  # the reader's exact answer first, then the sentence that holds it
+        parts.append(f'<p class="docqa-short"><b>{esc(answer.short)}</b></p>')
     parts.append(f'<blockquote class="docqa-quote">“{highlight(answer.text, answer.matched_terms)}”</blockquote>')
     source = f"—— {_where(p)}" if p is not None else "——"
     parts.append(
@@ -112,8 +114,16 @@ def render_answer(answer, *, context_question: str | None = None) -> str:
     )
     if p is not None:
         if 0 <= answer.start <= answer.end <= len(p.text):
-            before, quote, after = p.text[: answer.start], p.text[answer.start : answer.end], p.text[answer.end :]
-            body = f'{text_block(before)}<mark class="answer">{text_block(quote)}</mark>{text_block(after)}'
+            before, after = p.text[: answer.start], p.text[answer.end :]
+            a, b = answer.short_start, answer.short_end
+            if answer.short and answer.start <= a < b <= answer.end:  # the exact answer marked inside the sentence
+                quote = (
+                    text_block(p.text[answer.start : a]) + f'<mark class="short"><b>{text_block(p.text[a:b])}</b></mark>'
+                    + text_block(p.text[b : answer.end])
+                )
+            else:
+                quote = text_block(p.text[answer.start : answer.end])
+            body = f'{text_block(before)}<mark class="answer">{quote}</mark>{text_block(after)}'
         else:
             body = text_block(p.text)
         parts.append(f'<div class="docqa-paragraph"><div class="docqa-caption">原文（{esc(place(p))}）</div>{body}</div>')

@@ -10,6 +10,9 @@ on the others gives it. Only dev splits are read: test splits are for reporting.
 
     python -m tests.perf.tune --out reports/tune            # the whole grid (~25 min on 2 cores, first run)
     python -m tests.perf.tune --articles 20 --out /tmp/t    # a quick look
+    python -m tests.perf.tune --reader --skip-fusion --skip-sentence --budget 0.02 --out reports/tune-reader
+        # the not-found weights of the reader's path, fitted on the dev sets only: the
+        # reader was trained on the train articles, so its margins there are too sure
 
 Prints the tables and writes ``tune.json`` and ``tune.md`` into ``--out``.
 """
@@ -91,23 +94,24 @@ def load_sets(articles: int | None, *, which: dict = DEV_SETS, split: str = "dev
 
 
 def run(sets, config, *, sentence: dict | None = None) -> dict[str, dict[str, float]]:
-    """Hybrid metrics per dev set under `config` (and answer-sentence weights `sentence`)."""
+    """Hybrid metrics per dev set under `config` (and answer-sentence weights `sentence`): with the reader when `config.reader`."""
     import qa.retrieval
-    from qa.answer import choose_sentence
+    from qa.answer import rank_sentences
     from qa.evaluation import evaluate
 
-    original = qa.retrieval.choose_sentence
+    original = qa.retrieval.rank_sentences
     if sentence:
-        qa.retrieval.choose_sentence = functools.partial(choose_sentence, **sentence)
+        qa.retrieval.rank_sentences = functools.partial(rank_sentences, **sentence)
     try:
         out = {}
         for name, (lib, rows) in sets.items():
-            report = evaluate(rows, index=lib, retrievers=["hybrid"], config=config)
-            out[name] = dict(report.summary["hybrid"])
-            out[name]["_records"] = report.records["hybrid"]
+            path = "reader" if config.reader else "hybrid"
+            report = evaluate(rows, index=lib, retrievers=[path], config=config)
+            out[name] = dict(report.summary[path])
+            out[name]["_records"] = report.records[path]
         return out
     finally:
-        qa.retrieval.choose_sentence = original
+        qa.retrieval.rank_sentences = original
 
 
 def groups() -> dict[str, list[str]]:
@@ -157,6 +161,7 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-sentence", action="store_true", help="keep the answer-sentence weights as they are")
     parser.add_argument("--budget", type=float, default=0.01, help="share of each dataset's answerable questions the not-found bar may decline")
     parser.add_argument("--train-articles", type=int, default=70, help="train articles per public set for the not-found fit")
+    parser.add_argument("--reader", action="store_true", help="tune the reader's path (its not-found weights: dev sets only, no train articles)")
     args = parser.parse_args(argv)
     from qa.notfound import fit_not_found
     from qa.settings import RetrievalConfig
@@ -165,8 +170,8 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     sets = load_sets(args.articles)
     names = list(sets)
-    base = RetrievalConfig()
-    md = ["# Tuning on the dev sets", ""]
+    base = RetrievalConfig(reader=args.reader)
+    md = ["# Tuning on the dev sets" + (" (the reader's path)" if args.reader else ""), ""]
     result: dict = {}
 
     # 1. fusion: the keyword weight and the best sentence's lift, for passage ranking (hit@1).
@@ -198,10 +203,12 @@ def main(argv=None) -> int:
 
     # 3. the not-found model, fitted on the dev sets and the train samples, checked leaving one dataset out.
     final = run(sets, chosen, sentence=result.get("sentence", {}).get("best"))
-    md += ["## With these settings (hybrid)", ""] + table([("chosen", final)], ("hit@1", "hit@5", "answer_acc"), names) + [""]
-    train = load_sets(args.train_articles, which=FIT_SETS, split="train")
-    final.update(run(train, chosen, sentence=result.get("sentence", {}).get("best")))
-    names = names + list(train)
+    shown = ("hit@1", "hit@5", "answer_acc") + (("short_em", "short_f1") if args.reader else ())
+    md += ["## With these settings (hybrid)", ""] + table([("chosen", final)], shown, names) + [""]
+    if not args.reader:
+        train = load_sets(args.train_articles, which=FIT_SETS, split="train")
+        final.update(run(train, chosen, sentence=result.get("sentence", {}).get("best")))
+        names = names + list(train)
     records = {n: final[n]["_records"] for n in names}
     with (out / "records.jsonl").open("w", encoding="utf-8") as f:  # to refit offline: the signals of every question
         for n in names:
@@ -218,6 +225,7 @@ def main(argv=None) -> int:
     weights = fit(names)
     lodo = {}
     for group, members in groups().items():
+        members = [m for m in members if m in records]
         lodo[group] = _declines(records, members, fit([n for n in names if n not in members]), chosen)
     result["not_found"] = {"weights": weights, "all": _declines(records, names, weights, chosen), "lodo": lodo}
     md += ["## Not found", "", "```", json.dumps(result["not_found"], indent=1, ensure_ascii=False), "```", ""]
@@ -231,7 +239,7 @@ def _declines(records, names, weights, config) -> dict[str, dict[str, float]]:
     """Per dataset, with these not-found weights: answerable declined and unanswerable declined."""
     from qa import notfound
 
-    cfg = replace(config, not_found_weights=weights)
+    cfg = replace(config, not_found_weights=weights, fast_not_found_weights=weights)
     out = {}
     for n in names:
         recs = records[n]

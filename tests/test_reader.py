@@ -1,0 +1,143 @@
+"""The reader's weights: a missing or damaged file is one clear line, and asking falls back to the sentence."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+
+import pytest
+
+import qa.reader
+from qa import Settings, load_index
+from qa.reader import READER_DIR, Reader, ReaderUnavailable
+
+
+@pytest.fixture
+def reader_on(monkeypatch):
+    """The reader switched on, and the process's shared reader forgotten (each test loads its own)."""
+    monkeypatch.setenv("DOCQA_READER", "on")
+    monkeypatch.setattr(qa.reader, "_shared", None)
+    monkeypatch.setattr(qa.reader, "_shared_error", None)
+
+
+def _accepting(tmp_path):
+    """Settings that accept every match: these tests are about the reader, not the not-found model."""
+    base = Settings(home=tmp_path / "home")
+    return replace(base, retrieval=replace(base.retrieval, not_found_threshold=-100.0))
+
+
+def _copy_shipped(tmp_path):
+    folder = tmp_path / "reader"
+    shutil.copytree(READER_DIR, folder)
+    return folder
+
+
+def test_a_missing_folder_is_one_line_naming_what_to_do(tmp_path):
+    with pytest.raises(ReaderUnavailable) as exc:
+        Reader.load(tmp_path / "nowhere")
+    msg = str(exc.value)
+    assert "\n" not in msg and "manifest.json" in msg and "qa.reader_train" in msg
+
+
+def test_a_damaged_weights_file_is_caught_before_it_is_read(tmp_path):
+    folder = _copy_shipped(tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    weights = folder / manifest["weights"]
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte in the middle
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ReaderUnavailable, match="damaged"):
+        Reader.load(folder)
+    weights.write_bytes(bytes(data[: len(data) // 3]))  # a truncated download
+    with pytest.raises(ReaderUnavailable, match="damaged"):
+        Reader.load(folder)
+
+
+@pytest.mark.parametrize("text", ["", "{not json", json.dumps({"format": "something else"}), json.dumps([1, 2])])
+def test_a_bad_manifest_is_one_line(tmp_path, text):
+    folder = _copy_shipped(tmp_path)
+    (folder / "manifest.json").write_text(text, encoding="utf-8")
+    with pytest.raises(ReaderUnavailable) as exc:
+        Reader.load(folder)
+    assert "\n" not in str(exc.value)
+
+
+def test_the_shipped_manifest_says_how_the_weights_were_made():
+    manifest = json.loads((READER_DIR / "manifest.json").read_text(encoding="utf-8"))
+    weights = READER_DIR / manifest["weights"]
+    assert weights.stat().st_size == manifest["size_bytes"] <= 40 * 1024 * 1024
+    assert qa.reader._sha256(weights) == manifest["sha256"]
+    assert manifest["command"].startswith("python -m qa.reader_train")
+    held = manifest["held_out_figures"]["all"]
+    assert 0 < held["f1"] <= 1 and held["answerable"] > 500
+
+
+def test_asking_without_a_usable_reader_still_answers_with_the_sentence(reader_on, tmp_path, monkeypatch, fake_encoder, doc, caplog):
+    monkeypatch.setenv("DOCQA_READER_DIR", str(tmp_path / "nowhere"))
+    library = load_index(doc, encoder=fake_encoder, settings=_accepting(tmp_path))
+    answer = library.ask("共摧毁黑恶犯罪团伙多少个？")
+    assert answer.found and "75个" in answer.text
+    assert answer.short == "" and answer.short_start == -1 and "reader" not in answer.signals
+    assert qa.reader.reader_error() and "manifest.json" in qa.reader.reader_error()
+    # Said once, in the log; asking again does not try (and fail) again.
+    assert sum("answering without the reader" in r.getMessage() for r in caplog.records) == 1
+    library.ask("全市整治事故多发路段多少处？")
+    assert sum("answering without the reader" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_cli_says_in_one_line_that_it_answers_without_the_reader(reader_on, tmp_path, monkeypatch, fake, doc, capsys):
+    from qa.cli import main
+
+    monkeypatch.setenv("DOCQA_READER_DIR", str(tmp_path / "nowhere"))
+    accept = tmp_path / "accept.json"
+    accept.write_text(json.dumps({"not_found_threshold": -100.0}), encoding="utf-8")
+    assert main(["ask", "共摧毁黑恶犯罪团伙多少个？", "--doc", str(doc), "--json", "--settings", str(accept)]) == 0
+    out, err = capsys.readouterr()
+    record = json.loads(out)
+    assert record["found"] and "75个" in record["answer"] and record["short"] is None
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "without the reader" in lines[0]
+
+
+def test_reader_off_is_the_retrieval_only_path(tmp_path, monkeypatch, fake_encoder, doc):
+    monkeypatch.setattr("qa.retrieval.shared_reader", lambda: pytest.fail("the reader must not be loaded"))
+    settings = _accepting(tmp_path)
+    settings = replace(settings, retrieval=replace(settings.retrieval, reader=False))
+    answer = load_index(doc, encoder=fake_encoder, settings=settings).ask("共摧毁黑恶犯罪团伙多少个？")
+    assert answer.found and answer.short == "" and "reader" not in answer.timings
+
+
+def test_the_chat_shows_the_exact_answer_first_and_marks_it_inside_the_paragraph():
+    from qa.answer import Answer, Passage
+    from ui.render import render_answer
+
+    text = "开头一句。共摧毁黑恶犯罪团伙75个，抓获犯罪嫌疑人959人。最后一句<b>。"
+    sentence = "共摧毁黑恶犯罪团伙75个，抓获犯罪嫌疑人959人。"
+    p = Passage(id=3, text=text, score=0.9, section="扫黑除恶")
+    start, short = text.index(sentence), text.index("75个")
+    answer = Answer(
+        question="摧毁了多少个团伙？", found=True, text=sentence, passages=[p], confidence=0.8, passage_id=3,
+        start=start, end=start + len(sentence), short="75个", short_start=short, short_end=short + 3,
+    )
+    html = render_answer(answer)
+    assert html.index('<p class="docqa-short"><b>75个</b></p>') < html.index("docqa-quote")
+    paragraph = html[html.index("docqa-paragraph"):]
+    assert '<mark class="answer">共摧毁黑恶犯罪团伙<mark class="short"><b>75个</b></mark>，抓获' in paragraph
+    assert "&lt;b&gt;" in paragraph  # the document's own text stays text
+    # Without a short answer (the reader off) the sentence leads, as before.
+    plain = render_answer(Answer(question="q", found=True, text=sentence, passages=[p], confidence=0.8, passage_id=3,
+                                 start=start, end=start + len(sentence)))
+    assert "docqa-short" not in plain and 'class="short"' not in plain
+
+
+def test_docqa_ask_prints_the_exact_answer_first_then_the_sentence():
+    from qa.answer import Answer, Passage
+    from qa.cli import format_answer
+
+    text = "共摧毁黑恶犯罪团伙75个，抓获犯罪嫌疑人959人。"
+    p = Passage(id=3, text=text, score=0.9, section="扫黑除恶", paragraph=3)
+    answer = Answer(question="q", found=True, text=text, passages=[p], confidence=0.8, passage_id=3,
+                    start=0, end=len(text), short="959人", short_start=text.index("959人"), short_end=text.index("959人") + 4)
+    lines = format_answer(answer).splitlines()
+    assert lines[0] == "答：959人" and lines[1].strip() == f"原文：{text}"
