@@ -39,6 +39,7 @@ _EXPORTS = {
     "ReaderUnavailable": "qa.reader",
     "shared_reader": "qa.reader",
     "reader_error": "qa.reader",
+    "file_sha256": "qa.store",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -13,7 +13,6 @@ difference, the *margin*, is how much more the window looks like it answers than
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -21,6 +20,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
+
+from qa.store import file_sha256 as _sha256
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +51,6 @@ class Span:
     def margin(self) -> float:
         """Span score minus no-answer score: above the calibrated bar, the window answers."""
         return self.score - self.null
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class Reader:

@@ -91,6 +91,7 @@ def reader_examples(
     neighbours: int = 1,
     max_chars: int = 240,
     shifted: bool = False,
+    retrieved: int = 1,
 ) -> list[ReaderExample]:
     """The reader's examples for these articles (see the module's docstring).
 
@@ -105,6 +106,8 @@ def reader_examples(
         shifted: also give, as ``kind="shifted"``, the window centred on a neighbouring
             sentence when it still holds the whole answer (a retriever's best sentence is
             not always the answer's own).
+        retrieved: how many ``"retrieved"`` windows (the most bigrams shared first, no two
+            alike) a question gets.
     """
     out: list[ReaderExample] = []
     for article in articles:
@@ -151,8 +154,7 @@ def reader_examples(
                     w = choices[_stable(q.id) % len(choices)]
                     out.append(ReaderExample(id=f"{q.id}#neighbour", context=_text(paragraphs, w), start=NO_ANSWER, end=NO_ANSWER, kind="neighbour", **base))
                     break
-            best = _best_window(q.question, windows, paragraphs, article_answers=q.answers, skip=(q.paragraph, set(hit)))
-            if best is not None:
+            for best in _best_windows(q.question, windows, paragraphs, article_answers=q.answers, skip=(q.paragraph, set(hit)), n=retrieved):
                 out.append(ReaderExample(id=f"{q.id}#retrieved", context=_text(paragraphs, best), start=NO_ANSWER, end=NO_ANSWER, kind="retrieved", **base))
     return out
 
@@ -161,9 +163,9 @@ def _text(paragraphs: Sequence[str], w: Window) -> str:
     return paragraphs[w.paragraph][w.start : w.end]
 
 
-def _best_window(question, windows, paragraphs, *, article_answers, skip) -> Window | None:
-    """The window sharing the most bigrams with the question, holding no answer and none of `skip`'s sentences."""
-    best, best_score = None, 0
+def _best_windows(question, windows, paragraphs, *, article_answers, skip, n: int) -> list[Window]:
+    """The `n` windows sharing the most bigrams with the question, holding no answer and none of `skip`'s sentences; distinct texts, best first."""
+    scored = []
     for p in sorted(windows):
         for w in windows[p]:
             if skip is not None and p == skip[0] and any(w.first <= k <= w.last for k in skip[1]):
@@ -172,9 +174,21 @@ def _best_window(question, windows, paragraphs, *, article_answers, skip) -> Win
             if any(ans in text for ans in article_answers):
                 continue
             score = _overlap(question, text)
-            if score > best_score:
-                best, best_score = w, score
-    return best
+            if score > 0:
+                scored.append((-score, len(scored), w, text))
+    scored.sort(key=lambda t: t[:2])
+    out, seen = [], set()
+    for _, _, w, text in scored:
+        if text not in seen and len(out) < n:
+            seen.add(text)
+            out.append(w)
+    return out
+
+
+def _best_window(question, windows, paragraphs, *, article_answers, skip) -> Window | None:
+    """The window sharing the most bigrams with the question, holding no answer and none of `skip`'s sentences."""
+    found = _best_windows(question, windows, paragraphs, article_answers=article_answers, skip=skip, n=1)
+    return found[0] if found else None
 
 
 def write_examples(examples: Iterable[ReaderExample], path: str | Path) -> Path:

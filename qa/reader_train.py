@@ -36,7 +36,7 @@ MAX_TOKENS = 192
 MAX_QUESTION_TOKENS = 48
 
 
-def examples(split: str, seed: int, *, every_negative: bool = False, shifted: bool = False):
+def examples(split: str, seed: int, *, every_negative: bool = False, shifted: bool = False, retrieved: int = 1):
     """The split's reader examples: every answer window and one no-answer window per question (or all of them)."""
     from qa.reader_data import reader_examples
     from qa.squad import load_squad, select_articles
@@ -46,7 +46,7 @@ def examples(split: str, seed: int, *, every_negative: bool = False, shifted: bo
     for name, dataset in SETS:
         articles = select_articles(load_squad(PUBLIC / name), dataset=dataset, split=split)
         by_question: dict[str, list] = {}
-        for e in reader_examples(articles, dataset=dataset, shifted=shifted):
+        for e in reader_examples(articles, dataset=dataset, shifted=shifted, retrieved=retrieved):
             by_question.setdefault(e.id.split("#")[0], []).append(e)
         for group in by_question.values():
             out += [e for e in group if e.answerable]
@@ -88,6 +88,9 @@ def main(argv=None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="at most this many training windows (a quick look)")
     parser.add_argument("--max-tokens", type=int, default=MAX_TOKENS, help="a window's longest, question included")
     parser.add_argument("--shifted", action="store_true", help="also train on windows centred on the answer's neighbouring sentence")
+    parser.add_argument("--negatives", choices=("one", "all"), default="one", help="no-answer windows a question trains on: one drawn at random, or all")
+    parser.add_argument("--retrieved", type=int, default=1, help="'retrieved' no-answer windows made per question")
+    parser.add_argument("--init", default=None, help="start from the reader in this folder (its manifest.json and weights) instead of e5's own top layers")
     parser.add_argument("--save", action="store_true", help="write the trained top layers and heads (float16 .npz)")
     args = parser.parse_args(argv)
 
@@ -112,7 +115,7 @@ def main(argv=None) -> int:
         rows = [(e, encode(tok, e, args.max_tokens)) for e in exs]
         return [(e, r) for e, r in rows if r is not None]
 
-    train = prepare(examples("train", args.seed, shifted=args.shifted))
+    train = prepare(examples("train", args.seed, shifted=args.shifted, every_negative=args.negatives == "all", retrieved=args.retrieved))
     random.Random(args.seed).shuffle(train)
     if args.limit:
         train = train[: args.limit]
@@ -156,6 +159,13 @@ def main(argv=None) -> int:
     for p in top.parameters():
         p.requires_grad_(True)
     head = torch.nn.Linear(model.hidden_size, 2)
+    if args.init:  # continue from a trained reader: its top layers and head
+        with np.load(Path(args.init) / json.loads((Path(args.init) / "manifest.json").read_text(encoding="utf-8"))["weights"], allow_pickle=False) as data:
+            own = {f"layers.{k}": v for k, v in model.layers.state_dict().items()}
+            own.update({f"head.{k}": v for k, v in head.state_dict().items()})
+            with torch.no_grad():
+                for name in data.files:
+                    own[name].copy_(torch.from_numpy(data[name].astype(np.float32)))
     params = [{"params": list(top.parameters()), "lr": args.lr}, {"params": list(head.parameters()), "lr": args.lr * 20}]
     opt = torch.optim.AdamW(params, weight_decay=0.01)
 

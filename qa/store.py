@@ -94,17 +94,22 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes, read a megabyte at a time."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def file_digests(version: Path) -> dict[str, str]:
     """sha256 of every file of a version except the manifest, by path relative to it."""
-    out = {}
-    for path in sorted(version.rglob("*")):
-        if path.is_file() and path.name != MANIFEST:
-            h = hashlib.sha256()
-            with path.open("rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-            out[path.relative_to(version).as_posix()] = h.hexdigest()
-    return out
+    return {
+        path.relative_to(version).as_posix(): file_sha256(path)
+        for path in sorted(version.rglob("*"))
+        if path.is_file() and path.name != MANIFEST
+    }
 
 
 def verify_digests(version: Path, manifest: dict) -> None:

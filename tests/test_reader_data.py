@@ -68,3 +68,30 @@ def test_real_articles_give_verbatim_spans_and_clean_negatives(tmp_path):
         assert examples == reader_examples(articles, dataset=dataset)  # deterministic
         path = write_examples(examples, tmp_path / f"{dataset}.jsonl")
         assert read_examples(path) == examples
+
+
+def test_more_retrieved_windows_are_distinct_best_first_and_never_answer():
+    articles = select_articles(load_squad(PUBLIC / "drcd" / "DRCD_dev.json"), dataset="drcd", split="train", articles_n=5)
+    one = [e for e in reader_examples(articles, dataset="drcd") if e.kind == "retrieved"]
+    three = [e for e in reader_examples(articles, dataset="drcd", retrieved=3) if e.kind == "retrieved"]
+    by_q: dict[str, list] = {}
+    for e in three:
+        by_q.setdefault(e.id, []).append(e.context)
+    assert len(three) > len(one) and max(len(v) for v in by_q.values()) == 3
+    for e in one:
+        assert by_q[e.id][0] == e.context  # the first is the single best window
+    answers = {q.id: q.answers for a in articles for q in a.questions}
+    for qid, contexts in by_q.items():
+        assert len(set(contexts)) == len(contexts)
+        assert not any(ans in c for c in contexts for ans in answers[qid.split("#")[0]])
+
+
+def test_shifted_windows_hold_the_whole_answer_off_centre():
+    articles = select_articles(load_squad(PUBLIC / "cmrc2018" / "cmrc2018_trial.json"), dataset="cmrc2018", split="train", articles_n=5)
+    ex = reader_examples(articles, dataset="cmrc2018", shifted=True)
+    answer = {e.id.split("#")[0]: e for e in ex if e.kind == "answer"}
+    shifted = [e for e in ex if e.kind == "shifted"]
+    assert shifted
+    for e in shifted:
+        a = answer[e.id.split("#")[0]]
+        assert e.context[e.start : e.end] == a.context[a.start : a.end] and e.context != a.context

@@ -14,7 +14,7 @@ import shutil
 import unicodedata
 from pathlib import Path
 
-from qa import read_file
+from qa import file_sha256, read_file
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +76,11 @@ def store_upload(tmp_path: str | Path, folder: Path, *, original_name: str | Non
         read_file(src, name=name)  # read before keeping: a file docqa cannot read is not kept
     except ValueError as exc:
         raise UploadRejected(f"无法读取 {name}：{exc}") from None
-    data_hash = _sha(src)
+    data_hash = file_sha256(src)
     target = folder / name
     n = 2
     while target.exists():
-        if _sha(target) == data_hash:
+        if file_sha256(target) == data_hash:
             return target  # the same file again
         target = folder / f"{Path(name).stem}-{n}{suffix}"
         n += 1
@@ -108,9 +108,3 @@ def add_upload(library, tmp_path: str | Path, folder: Path) -> str:
     return f"已添加 {stored.name}（编码了 {report.encoded} 段文字），现在共 {len(library.documents)} 份文档。"
 
 
-def _sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
