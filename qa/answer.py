@@ -125,6 +125,18 @@ class SentenceChoice:
     type_gap: float = 0.0  # how much less relevant the best sentence of the right kind is than the best one
 
 
+MIN_QUOTE_CHARS = 12  # a quote shorter than this takes the next sentence with it
+
+
+def quote_end(sentences: Sequence[Sentence], first: int, last: int) -> int:
+    """Where a quote of sentences `first`..`last` ends: with the next sentence when it is too short to answer alone."""
+    end = sentences[last].start + len(sentences[last].text)
+    if end - sentences[first].start < MIN_QUOTE_CHARS and last + 1 < len(sentences):
+        nxt = sentences[last + 1]
+        end = nxt.start + len(nxt.text)
+    return end
+
+
 def choose_sentence(candidates: Sequence[SentenceCandidates], terms: Sequence[str], **options) -> SentenceChoice | None:
     """Pick the sentence that best answers, among the top passages (the first of `rank_sentences`).
 
@@ -189,10 +201,7 @@ def rank_sentences(
                 score += char_weight * sum(c in folded for c in qchars) / len(qchars)
             if j == 0 and len(sentences) >= 3 and len(s.text) <= lead_chars:
                 score -= lead_penalty  # a short opening line announces the topic, the next ones answer
-            end = s.start + len(s.text)
-            if len(s.text) < 12 and j + 1 < len(sentences):  # too short to answer alone
-                nxt = sentences[j + 1]
-                end = nxt.start + len(nxt.text)
+            end = quote_end(sentences, j, j)
             ok = expect is None or expect.satisfied_by(text[s.start : end])
             best_any = score if best_any is None else max(best_any, score)
             if ok:

@@ -9,7 +9,7 @@ import numpy as np
 
 from embeddings import Encoder
 from qa import notfound
-from qa.answer import Answer, Passage, SentenceCandidates, rank_sentences
+from qa.answer import Answer, Passage, SentenceCandidates, quote_end, rank_sentences
 from qa.fusion import fuse
 from qa.intents import asked_years, asks_for_heading, expected_answer, photo_position
 from qa.lexical import tokenize
@@ -252,9 +252,7 @@ class Retriever:
             sents = self.index.sentences[result.indices[read.passage_index]]
             hold = [k for k, s in enumerate(sents) if s.start < short_end and short_start < s.start + len(s.text)]
             if hold:
-                start, end = sents[hold[0]].start, sents[hold[-1]].start + len(sents[hold[-1]].text)
-                if end - start < 12 and hold[-1] + 1 < len(sents):  # too short to stand alone
-                    end = sents[hold[-1] + 1].start + len(sents[hold[-1] + 1].text)
+                start, end = sents[hold[0]].start, quote_end(sents, hold[0], hold[-1])
                 sims = result.sentence_sims.get(result.indices[read.passage_index], np.zeros(0))
                 similarity = max((float(sims[k]) for k in hold if k < len(sims)), default=similarity)
                 pid, text = passage.id, passage.text[start:end]
