@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -51,6 +51,22 @@ class Span:
     def margin(self) -> float:
         """Span score minus no-answer score: above the calibrated bar, the window answers."""
         return self.score - self.null
+
+
+def encode_pair(tokenizer, question: str, window: str, max_tokens: int) -> tuple[list[int], int, list[tuple[int, int]]]:
+    """The reader's input, in training and at question time alike: ``<s> question </s></s> window </s>``.
+
+    Returns:
+        The token ids (at most `max_tokens`; the question at most `MAX_QUESTION_TOKENS`),
+        where the window's tokens start, and the character span of `window` each of them covers.
+    """
+    # A lone surrogate cannot be tokenized; one "?" for it keeps every offset in place.
+    question, window = (t.encode("utf-8", "replace").decode("utf-8") for t in (question, window))
+    q_ids = tokenizer.content_ids(question)[:MAX_QUESTION_TOKENS]
+    c_ids, spans = tokenizer.content_ids_with_offsets(window)
+    room = max(0, max_tokens - len(q_ids) - 4)
+    v = tokenizer.vocab
+    return [v.bos, *q_ids, v.eos, v.eos, *c_ids[:room], v.eos], len(q_ids) + 3, spans[:room]
 
 
 class Reader:
@@ -126,16 +142,6 @@ class Reader:
                 own[name].copy_(torch.from_numpy(value.astype(np.float32)))
         return cls(model, head, manifest)
 
-    def _encode(self, question: str, window: str):
-        tok = self.tokenizer
-        # A lone surrogate cannot be tokenized; one "?" for it keeps every offset in place.
-        question, window = (t.encode("utf-8", "replace").decode("utf-8") for t in (question, window))
-        q_ids = tok.content_ids(question)[:MAX_QUESTION_TOKENS]
-        c_ids, spans = tok.content_ids_with_offsets(window)
-        room = max(0, self.max_tokens - len(q_ids) - 4)
-        c_ids, spans = c_ids[:room], spans[:room]
-        v = tok.vocab
-        return [v.bos, *q_ids, v.eos, v.eos, *c_ids, v.eos], len(q_ids) + 3, spans
 
     def _forward_packed(self, sequences: list[list[int]]):
         """The span head's logits for each token of each sequence, (total tokens, 2).
@@ -171,40 +177,32 @@ class Reader:
         torch = self._torch
         if not windows:
             return []
-        rows = [self._encode(question, w) for w in windows]
-        n = max(len(r[0]) for r in rows)
+        rows = [encode_pair(self.tokenizer, question, w, self.max_tokens) for w in windows]
         with self._lock, torch.inference_mode():
             packed = self._forward_packed([r[0] for r in rows])
-        start = torch.full((len(rows), n), float("-inf"))
-        end = torch.full((len(rows), n), float("-inf"))
-        allowed = torch.zeros((len(rows), n), dtype=torch.bool)
-        at = 0
-        for i, (r_ids, offset, _) in enumerate(rows):
-            start[i, : len(r_ids)] = packed[at : at + len(r_ids), 0]
-            end[i, : len(r_ids)] = packed[at : at + len(r_ids), 1]
-            allowed[i, offset : len(r_ids) - 1] = True
-            at += len(r_ids)
-        band = torch.ones((n, n), dtype=torch.bool).triu().tril(MAX_ANSWER_TOKENS - 1)
-        out = []
+        out, at = [], 0
         for i, (r_ids, offset, spans) in enumerate(rows):
-            null = float(start[i, 0] + end[i, 0])
-            ok = allowed[i]
-            if not bool(ok.any()):
+            n = len(r_ids)
+            start, end = packed[at : at + n, 0], packed[at : at + n, 1]
+            at += n
+            null = float(start[0] + end[0])
+            if n - 1 <= offset:  # no room left for the window's own tokens
                 out.append(Span(i, -1, -1, "", float("-inf"), null))
                 continue
-            pair = start[i][:, None] + end[i][None, :]
-            pair = pair.masked_fill(~(band & ok[:, None] & ok[None, :]), float("-inf"))
+            ok = torch.zeros(n, dtype=torch.bool)
+            ok[offset : n - 1] = True  # the window's tokens, not the question's
+            band = torch.ones((n, n), dtype=torch.bool).triu().tril(MAX_ANSWER_TOKENS - 1)
+            pair = (start[:, None] + end[None, :]).masked_fill(~(band & ok[:, None] & ok[None, :]), float("-inf"))
             span = self._span(pair, windows[i], spans, offset, i, null)
             rng = focus[i] if i < len(focus) else None
             if rng is not None:
                 inside = torch.zeros(n, dtype=torch.bool)
                 for k, (a, b) in enumerate(spans):
-                    if rng[0] <= a and b <= rng[1] and offset + k < n:
+                    if rng[0] <= a and b <= rng[1]:
                         inside[offset + k] = True
-                if bool(inside.any()):
-                    sub = pair.masked_fill(~(inside[:, None] & inside[None, :]), float("-inf"))
-                    if torch.isfinite(sub).any():
-                        span = Span(i, span.start, span.end, span.text, span.score, null, self._span(sub, windows[i], spans, offset, i, null))
+                sub = pair.masked_fill(~(inside[:, None] & inside[None, :]), float("-inf"))
+                if torch.isfinite(sub).any():
+                    span = replace(span, focus=self._span(sub, windows[i], spans, offset, i, null))
             out.append(span)
         return out
 

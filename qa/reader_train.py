@@ -29,11 +29,12 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from qa.reader import encode_pair  # noqa: E402 - the same input layout the product reads
+
 ROOT = Path(__file__).resolve().parent.parent
 PUBLIC = ROOT / "seeds" / "public"
 SETS = (("cmrc2018/cmrc2018_trial.json", "cmrc2018"), ("cmrc2018/cmrc2018_dev_part.json", "cmrc2018"), ("drcd/DRCD_dev.json", "drcd"))
 MAX_TOKENS = 192
-MAX_QUESTION_TOKENS = 48
 
 
 def examples(split: str, seed: int, *, every_negative: bool = False, shifted: bool = False, retrieved: int = 1):
@@ -60,13 +61,7 @@ def examples(split: str, seed: int, *, every_negative: bool = False, shifted: bo
 
 def encode(tok, ex, max_tokens: int = MAX_TOKENS):
     """Token ids of ``<s> question </s></s> context </s>``, the context's token spans, and the answer's token span."""
-    q_ids = tok.content_ids(ex.question)[:MAX_QUESTION_TOKENS]
-    c_ids, spans = tok.content_ids_with_offsets(ex.context)
-    room = max_tokens - len(q_ids) - 4
-    c_ids, spans = c_ids[:room], spans[:room]
-    v = tok.vocab
-    ids = [v.bos, *q_ids, v.eos, v.eos, *c_ids, v.eos]
-    offset = len(q_ids) + 3
+    ids, offset, spans = encode_pair(tok, ex.question, ex.context, max_tokens)
     start = end = 0  # position 0 (<s>) stands for "no answer"
     if ex.answerable:
         inside = [i for i, (a, b) in enumerate(spans) if b > a and a < ex.end and b > ex.start]
