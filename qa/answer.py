@@ -53,6 +53,9 @@ class Answer:
     short_end: int = -1
     signals: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
     evidence: float = 0.0  # the raw match strength the not-found decision thresholds
+    # Not found because the question is about nothing the document mentions (`qa.notfound.off_topic`):
+    # the chat then says "not a question the document can answer" and lists no passages.
+    off_topic: bool = False
     timings: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -72,6 +75,7 @@ class Answer:
             "short": {"text": self.short, "start": self.short_start, "end": self.short_end} if self.short else None,
             "confidence": round(self.confidence, 4),
             "confidence_label": self.confidence_label,
+            "off_topic": self.off_topic,
             "passage_id": self.passage_id,
             "start": self.start,
             "end": self.end,

@@ -1,13 +1,29 @@
-"""Follow-ups: whether a short question leans on the one before it, and answering it in that context.
+"""Follow-ups: whether a question leans on the one before it, what it means read with that one, and its answer.
 
 A follow-up opens with a connective ("那…呢", "and …", "what about …"), points back with a
-pronoun, or is too short to stand alone. The words come from ``qa/data/words/*.json``.
+pronoun, or is too short to stand alone. Its missing parts come from the previous turn:
+
+* a fragment ("那2019年呢？", "And in 2019?") keeps the previous question and swaps in the
+  new part: a year for its year, or otherwise a word of the same kind, or the part is put
+  in front;
+* a pronoun ("它是哪年建的？", "他负责什么？") stands for what the previous turn was about:
+  the previous question's topic (its longest run of nouns) or, for a person, the previous
+  short answer;
+* a short question ("投入多少钱？") is read with the previous question's topic in front.
+
+Each reading is asked like any question; the first that the document answers, with a word
+of the follow-up itself in its answer, is the reply, and the reading is shown with it.
+When none is answered, the reply is "not in the document" for the first reading: a
+follow-up is never answered by repeating the previous answer. The words come from
+``qa/data/words/*.json``.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
+from dataclasses import dataclass
 
 from qa.lexical import tokenize
 from qa.settings import MAX_QUESTION_CHARS
@@ -23,6 +39,31 @@ _POINTING = set(_PRONOUNS_ZH) | set(_ZH["filler"]) | set(_EN["filler"])
 SHORT_CJK = 8  # characters
 SHORT_WORDS = 4  # words, for questions without CJK
 K = 5
+MAX_READINGS = 3
+
+# Connectives a fragment opens with and the particle it ends with: "那 … 呢？", "还有 … 呢".
+_FRAGMENT_LEAD_ZH = re.compile(r"^(?:那么|那|还有|另外|此外|以及|而|再问一下|再问)[，,、\s]*")
+_FRAGMENT_END_ZH = re.compile(r"(?:的情况)?(?:呢|怎么样|如何)?[？?。.!！\s]*$")
+_FRAGMENT_EN = re.compile(r"^(?:and|what about|how about|and what about|then|also)\b[\s,]*(.*?)[?.!\s]*$", re.I)
+# A time the fragment asks about instead of the previous one: a year, a month, a date.
+_YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?:年度|年)?(?!\d)")
+_MONTH = re.compile(r"(?<!\d)(?:1[0-2]|[1-9])月(?:份)?(?:\d{1,2}日)?")
+# Pronouns standing for a thing and for a person (the person is often the previous answer).
+_THING_ZH = ("它们", "它", "其", "该", "这个", "那个", "此", "这些", "那些", "上述")
+_PERSON_ZH = ("他们", "她们", "他", "她")
+_THING_EN = re.compile(r"\b(it|its|this|that|these|those|they|them|their)\b", re.I)
+_PERSON_EN = re.compile(r"\b(he|she|him|her|his)\b", re.I)
+# jieba part-of-speech tags that make up a topic: nouns, names, places, organisations,
+# distinguishing words ("刑事"), abbreviations, idioms and foreign words.
+_NOUNISH = {"n", "nr", "nrt", "nrfg", "ns", "nt", "nz", "ng", "vn", "an", "b", "j", "l", "eng"}
+
+
+@dataclass(frozen=True)
+class Turn:
+    """The follow-up as answered: the standalone question asked (None when asked as it is) and the answer."""
+
+    answer: object  # qa.Answer
+    reading: str | None = None
 
 
 def is_follow_up(question: str) -> bool:
@@ -31,7 +72,7 @@ def is_follow_up(question: str) -> bool:
     low = q.lower()
     if low.startswith(_LEADS_EN) or q.startswith(_LEADS_ZH):
         return True
-    if any(p in q for p in _PRONOUNS_ZH) or _PRONOUNS_EN.search(q):
+    if any(p in q for p in _PRONOUNS_ZH + _PERSON_ZH) or _PRONOUNS_EN.search(q):
         return True
     cjk = sum(1 for ch in q if "\u3400" <= ch <= "\u9fff")
     if cjk:
@@ -40,36 +81,267 @@ def is_follow_up(question: str) -> bool:
 
 
 def combine(previous: str, question: str) -> str:
-    """The follow-up read together with the question it leans on."""
+    """The follow-up glued to the question it leans on (the last resort reading)."""
     combined = f"{previous.rstrip()} {question}"
     return combined[-MAX_QUESTION_CHARS:]
 
 
-def answer_in_context(index, question: str, previous: str | None, *, k: int = K):
-    """Answer `question`, reading it together with the previous question when it is a follow-up.
+@functools.lru_cache(maxsize=1)
+def _posseg():
+    from qa.lexical import _jieba
 
-    Both readings are asked. The combined one wins when it finds an answer, that answer
-    contains a word of the follow-up itself (so the follow-up added something, and an
-    unrelated short question does not just repeat the previous answer), and it is more
-    confident than the question alone.
+    _jieba()  # initialised once, quietly
+    import jieba.posseg
+
+    return jieba.posseg
+
+
+def _tagged(text: str) -> list[tuple[str, str]]:
+    return [(w.word, w.flag) for w in _posseg().cut(text)]
+
+
+def _noun_runs(question: str) -> list[str]:
+    """The runs of nouns in a Chinese question, in order; a verb inside a run counts when a noun follows it."""
+    tagged = _tagged(question)
+    runs, run = [], []
+    for i, (word, flag) in enumerate(tagged):
+        nounish = flag in _NOUNISH or (flag.startswith("n") and flag != "nx")
+        verb_inside = flag.startswith("v") and run and i + 1 < len(tagged) and tagged[i + 1][1] in _NOUNISH
+        if nounish or verb_inside:
+            run.append(word)
+            continue
+        if run:
+            runs.append("".join(run))
+        run = []
+    if run:
+        runs.append("".join(run))
+    return runs
+
+
+_EN_QUESTION = re.compile(
+    r"^(?:what|who|whom|when|where|which|why|how)(?:\s+(?:many|much|long|old|big|far))?\s+(.*?)\s*"
+    r"\b(?:was|were|is|are|did|does|do|has|have|had|will|can|could)\b\s+(.*?)[?.!\s]*$",
+    re.I,
+)
+
+
+def topic(question: str) -> str:
+    """What a question is about: its longest run of nouns ("市监管中心投入多少建成的？" -> "市监管中心").
+
+    English: the words between the question word and the auxiliary ("How many people were
+    checked?" -> "people"), else the subject after the auxiliary without its verb ("When was
+    the museum built?" -> "the museum").
+    """
+    if not re.search(r"[\u3400-\u9fff]", question):
+        m = _EN_QUESTION.match(question.strip())
+        if m:
+            if m.group(1).strip():
+                return m.group(1).strip()
+            rest = m.group(2).split()
+            return " ".join(rest[:-1] if len(rest) > 1 else rest)
+        stop = set(words("en")["stopwords"])
+        return " ".join(w for w in re.findall(r"[A-Za-z0-9'-]+", question) if w.lower() not in stop)
+    runs = _noun_runs(question)
+    return max(runs, key=len, default="")
+
+
+def _fragment(question: str) -> str | None:
+    """The part a fragment follow-up swaps in ("那2019年呢？" -> "2019年"), None if it is not a fragment."""
+    q = unicodedata.normalize("NFKC", question).strip()
+    m = _FRAGMENT_EN.match(q)
+    if m and not re.search(r"[\u3400-\u9fff]", q):
+        rest = m.group(1).strip()
+        return rest if rest and len(rest.split()) <= 5 and not _is_question_en(rest) else None
+    lead = _FRAGMENT_LEAD_ZH.match(q)
+    end = _FRAGMENT_END_ZH.search(q)
+    ends_with_particle = bool(re.search(r"(呢|怎么样|如何)[？?。.!！\s]*$", q))
+    if not (lead and lead.end() > 0) and not ends_with_particle:
+        return None
+    core = q[lead.end() if lead else 0 : end.start() if end else len(q)].strip(" ，,、")
+    if not core or len(core) > 16 or re.search(r"(多少|几|什么|哪|谁|是否|吗)", core):
+        return None  # a question of its own ("那他的职务是什么？"), not a fragment
+    return core
+
+
+def _is_question_en(text: str) -> bool:
+    return bool(re.match(r"(what|who|when|where|which|how|why|is|are|was|were|do|does|did)\b", text, re.I))
+
+
+def _strip_end(question: str) -> str:
+    return re.sub(r"[？?。.!！\s]+$", "", question)
+
+
+def _ends(question: str) -> str:
+    m = re.search(r"[？?。.!！]+$", question.strip())
+    return m.group(0) if m else ""
+
+
+def _swap_time(previous: str, part: str) -> str | None:
+    """The previous question with its year (or month) replaced by the one in `part`; None if `part` is not a time."""
+    for pattern in (_YEAR, _MONTH):
+        new = pattern.search(part)
+        if not new:
+            continue
+        if pattern.search(previous):
+            value = new.group(0)
+            return pattern.sub(lambda m: value, previous, count=1)
+        # The previous question named no time: the new one leads ("2019年全市刑事发案率下降了多少？").
+        if re.search(r"[\u3400-\u9fff]", previous):
+            return f"{part}{previous}"
+        glue = " " if re.match(r"(in|on|at|during|for|by)\b", part, re.I) else " in "
+        return f"{_strip_end(previous)}{glue}{part}{_ends(previous) or '?'}"
+    return None
+
+
+def _fragment_readings(previous: str, part: str) -> list[str]:
+    timed = _swap_time(previous, part)
+    if timed:
+        return [timed]
+    out = []
+    if re.search(r"[\u3400-\u9fff]", previous):
+        part_words = [w for w, _ in _tagged(part)]
+        # The run of nouns the new part stands for: one ending in the same word ("那女性民警呢"
+        # after "男性民警…"), else one word of the same kind.
+        for run in _noun_runs(previous):
+            if part_words and run.endswith(part_words[-1]) and run != part:
+                out.append(previous.replace(run, part, 1))
+        flag = _tagged(part)[-1][1] if part_words else ""
+        for word, f in _tagged(previous):
+            if not out and f == flag and f in _NOUNISH and len(word) >= 2 and word not in part:
+                out.append(previous.replace(word, part, 1))
+        out.append(f"{part}{previous}")
+    else:
+        out.append(f"{_strip_end(previous)}, {part}{_ends(previous) or '?'}")
+    return out
+
+
+def _pronoun_readings(previous: str, question: str, previous_answer: str | None) -> list[str]:
+    subject = topic(previous)
+    person_answer = previous_answer if previous_answer and _looks_like_name(previous_answer) else None
+    chinese = bool(re.search(r"[\u3400-\u9fff]", question))
+    out: list[str] = []
+    if chinese:
+        person = next((p for p in _PERSON_ZH if p in question), None)
+        thing = next((p for p in _THING_ZH if p in question), None)
+        referents = ([person_answer] if person and person_answer else []) + ([subject] if subject else [])
+        if not person and person_answer:
+            referents.append(person_answer)
+        pronoun = person or thing
+        if pronoun is None:
+            return []
+        for ref in referents:
+            # "该中心" after "市监管中心": the whole phrase stands for it; "它" alone is replaced.
+            m = re.search(re.escape(pronoun) + r"(?:个|项|些)?([\u3400-\u9fff]{0,4})", question)
+            reading = None
+            for n in range(len(m.group(1)), 0, -1):
+                if ref.endswith(m.group(1)[:n]):
+                    reading = question[: m.start()] + ref + question[m.start(1) + n :]
+                    break
+            if reading is None:
+                reading = question[: m.start()] + ref + question[m.start() + len(pronoun) :]
+            out.append(reading)
+    else:
+        m = _PERSON_EN.search(question) or _THING_EN.search(question)
+        if not m:
+            return []
+        refs = ([person_answer] if person_answer and _PERSON_EN.search(question) else []) + ([subject] if subject else [])
+        for ref in refs:
+            possessive = m.group(1).lower() in ("its", "their", "his", "her")
+            out.append(question[: m.start()] + (f"{ref}'s" if possessive else ref) + question[m.end() :])
+    return out
+
+
+def _looks_like_name(text: str) -> bool:
+    """A short answer that can stand for a person or thing: a few characters, not a number or a date."""
+    t = text.strip()
+    return any(ch.isalnum() for ch in t) and len(t) <= 12 and not re.search(r"\d|[零一二三四五六七八九十百千万亿]+[个人次件名余]|%", t)
+
+
+def readings(previous: str, question: str, previous_answer: str | None = None) -> list[str]:
+    """Standalone readings of follow-up `question` after `previous`, the likeliest first.
+
+    Args:
+        previous: the question asked before it.
+        question: the follow-up.
+        previous_answer: the previous turn's short answer (the person "他" may stand for).
+
+    Returns:
+        Up to `MAX_READINGS` questions, each different from `previous` and from `question`.
+    """
+    part = _fragment(question)
+    if part:
+        out = _fragment_readings(previous, part)
+    else:
+        out = _pronoun_readings(previous, question, previous_answer)
+        if not out:
+            subject = topic(previous)
+            if subject and subject not in question:
+                out.append(f"{subject}{question}" if re.search(r"[\u3400-\u9fff]", question) else f"{question} ({subject})")
+    out.append(combine(previous, question))
+    seen, unique = {previous.strip(), question.strip()}, []
+    for r in out:
+        r = r.strip()[:MAX_QUESTION_CHARS]
+        if r and r not in seen:
+            seen.add(r)
+            unique.append(r)
+    return unique[:MAX_READINGS]
+
+
+def _leans(question: str) -> bool:
+    """Whether the question cannot stand alone (a fragment or a pronoun), as opposed to being merely short."""
+    q = question.strip()
+    return bool(_fragment(q)) or any(p in q for p in _THING_ZH + _PERSON_ZH) or bool(
+        not re.search(r"[\u3400-\u9fff]", q) and (_PRONOUNS_EN.search(q) or q.lower().startswith(_LEADS_EN))
+    )
+
+
+def answer_follow_up(index, question: str, previous: str | None, *, previous_answer: str | None = None, k: int = K) -> Turn:
+    """Answer `question`, reading it with the previous question when it is a follow-up.
+
+    A fragment or a pronoun is only read with the previous turn: its readings are asked in
+    order and the first the document answers, with a word of the follow-up itself in the
+    answer, wins; when none is answered the reply is the first reading's "not in the
+    document". A merely short question is also asked on its own, and that answer stands
+    when it is more confident than any reading's.
 
     Args:
         index: a `qa.Library` (anything with ``ask(question, k)``).
         question: the new question.
         previous: the question asked before it, or None.
+        previous_answer: the previous turn's short answer or sentence, if any.
         k: passages to return.
 
     Returns:
-        ``(answer, combined_question_or_None)``.
+        A `Turn`: the answer, and the reading it answers (None when the question was asked as it is).
     """
+    from qa.notfound import no_question
+
+    if not previous or previous.strip() == question.strip() or no_question(question) or not is_follow_up(question):
+        return Turn(index.ask(question, k))
+    leans = _leans(question)
+    terms = [t for t in tokenize(question) if t not in _POINTING and t not in tokenize(previous)]
+    first = None
+    answered = []
+    for reading in readings(previous, question, previous_answer):
+        answer = index.ask(reading, k)
+        if first is None:
+            first = Turn(answer, reading)
+        text = unicodedata.normalize("NFKC", answer.text).lower()
+        contributes = not terms or any(t in text for t in terms)
+        if answer.found and contributes:
+            answered.append(Turn(answer, reading))
+            if leans:
+                break
+    if leans:
+        return answered[0] if answered else first
     alone = index.ask(question, k)
-    if not previous or previous == question or not is_follow_up(question):
-        return alone, None
-    combined = combine(previous, question)
-    together = index.ask(combined, k)
-    terms = [t for t in tokenize(question) if t not in _POINTING]
-    answered_text = unicodedata.normalize("NFKC", together.text).lower()
-    contributes = not terms or any(t in answered_text for t in terms)
-    if together.found and contributes and (not alone.found or together.confidence > alone.confidence):
-        return together, combined
-    return alone, None
+    best = max(answered, key=lambda t: t.answer.confidence, default=None)
+    if best is not None and (not alone.found or best.answer.confidence >= alone.confidence):
+        return best
+    return Turn(alone)
+
+
+def answer_in_context(index, question: str, previous: str | None, *, previous_answer: str | None = None, k: int = K):
+    """`answer_follow_up` as ``(answer, reading_or_None)``."""
+    turn = answer_follow_up(index, question, previous, previous_answer=previous_answer, k=k)
+    return turn.answer, turn.reading

@@ -182,13 +182,33 @@ def evidence(signals: dict[str, float], config) -> float:
     if "zh" in w or "other" in w:
         w = w.get("zh" if signals.get("lang", 0.0) >= 0.5 else "other", {})
     z = w.get("bias", 0.0) + sum(w.get(name, 0.0) * value for name, value in signals.items())
-    if signals.get("oov", 0.0) >= 0.999 and signals.get("dense_z", 0.0) < config.off_topic_z:
-        # Not one word of the question occurs in the document (for an English question
-        # on a Chinese one: not one reaches it through the dictionary), and no passage
-        # stands out for the dense model either: an off-topic question ("今天天气怎么样？",
-        # "How do I bake bread?").
+    if off_topic(signals, config):
         z = min(z, -1.0)
     return float(z - config.not_found_threshold)
+
+
+def off_topic(signals: dict[str, float], config) -> bool:
+    """Whether the question is about nothing the document mentions.
+
+    Not one word of the question occurs in the document (for an English question on a
+    Chinese one: not one reaches it through the dictionary), and no passage stands out for
+    the dense model either ("今天天气怎么样？", "How do I bake bread?", "asdf qwer").
+    The chat says "not a question the document can answer" rather than "not found".
+    """
+    return signals.get("oov", 0.0) >= 0.999 and signals.get("dense_z", 0.0) < config.off_topic_z
+
+
+_MARKUP = re.compile(r"<[^>]*>|&[#\w]+;|https?://\S+")
+
+
+def no_question(text: str) -> bool:
+    """Whether `text` holds no question at all: only markup, links, punctuation or symbols.
+
+    ``<img src=x onerror=alert(1)>``, ``？？？``, ``:-)`` and ``http://x.y`` hold none;
+    anything with a word or a number left once markup is removed does.
+    """
+    rest = _MARKUP.sub(" ", text or "")
+    return not any(ch.isalnum() for ch in rest)
 
 
 def confidence(z: float) -> float:

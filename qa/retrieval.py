@@ -225,6 +225,10 @@ class Retriever:
         return SearchResult(query, terms, passages, top, fused[order], sims, signals, timings)
 
     def ask(self, question: str, k: int, config: RetrievalConfig) -> Answer:
+        if notfound.no_question(check_question(question)) and check_k(k):
+            # Markup, punctuation or symbols only: nothing to look up, nothing to quote.
+            return Answer(question=question.strip(), found=False, text="", passages=[], confidence=0.0,
+                          evidence=-1.0, off_topic=True)
         result = self.search(question, k, config)
         t = time.perf_counter()
         top = result.fused[0] if len(result.fused) else 1.0
@@ -305,6 +309,7 @@ class Retriever:
             short_start=short_start if found and short else -1,
             short_end=short_end if found and short else -1,
             evidence=evidence,
+            off_topic=not found and notfound.off_topic(signals, config),
             signals=signals,
             timings=dict(result.timings),
         )

@@ -242,7 +242,7 @@ def test_chat_cites_file_and_page_and_lists_documents(folder, settings):
     c = load_index(folder, encoder=HashEncoder(), settings=settings)
     a = c.ask(BRIDGE, 3)
     html = render_answer(a) if not a.found else respond(BRIDGE, [], index=c)
-    assert "report.pdf 第 2 页" in html
+    assert "report.pdf, page 2" in html  # an English question: the citation in English too
     listing = render_documents(c.documents, [("<b>x.pdf</b>", "no text layer")])
     assert "report.pdf" in listing and "（3 段，3 页）" in listing and "&lt;b&gt;x.pdf&lt;/b&gt;" in listing
 

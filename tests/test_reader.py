@@ -108,7 +108,7 @@ def test_reader_off_is_the_retrieval_only_path(tmp_path, monkeypatch, fake_encod
     assert answer.found and answer.short == "" and "reader" not in answer.timings
 
 
-def test_the_chat_shows_the_exact_answer_first_and_marks_it_inside_the_paragraph():
+def test_the_chat_shows_the_exact_answer_first_and_marks_it_inside_the_sentence():
     from qa.answer import Answer, Passage
     from ui.render import render_answer
 
@@ -122,8 +122,10 @@ def test_the_chat_shows_the_exact_answer_first_and_marks_it_inside_the_paragraph
     )
     html = render_answer(answer)
     assert html.index('<p class="docqa-short"><b>75个</b></p>') < html.index("docqa-quote")
+    quote = html[html.index("docqa-quote"):html.index("docqa-source")]
+    assert '“共摧毁黑恶犯罪团伙<mark class="short"><b>75个</b></mark>，抓获' in quote  # marked in the sentence
     paragraph = html[html.index("docqa-paragraph"):]
-    assert '<mark class="answer">共摧毁黑恶犯罪团伙<mark class="short"><b>75个</b></mark>，抓获' in paragraph
+    assert '<mark class="answer">共摧毁黑恶犯罪团伙75个，抓获犯罪嫌疑人959人。</mark>' in paragraph
     assert "&lt;b&gt;" in paragraph  # the document's own text stays text
     # Without a short answer (the reader off) the sentence leads, as before.
     plain = render_answer(Answer(question="q", found=True, text=sentence, passages=[p], confidence=0.8, passage_id=3,

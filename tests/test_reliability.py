@@ -62,7 +62,10 @@ def assert_well_formed(answer, k: int, index) -> None:
     assert isinstance(answer, qa.Answer)
     assert isinstance(answer.found, bool)
     assert 0.0 <= answer.confidence <= 1.0
-    assert 1 <= len(answer.passages) <= k
+    if answer.off_topic:  # no question at all (punctuation, markup) or off the document's topic: declined
+        assert not answer.found and len(answer.passages) <= k
+    else:
+        assert 1 <= len(answer.passages) <= k
     assert all(np.isfinite(p.score) for p in answer.passages)
     if answer.found:
         # Verbatim from the document: a quote from a passage, or a heading when asked for one.

@@ -74,17 +74,44 @@ def test_answer_is_quoted_with_paragraph_section_and_confidence():
     assert '<blockquote class="docqa-quote">' in reply
     assert "45561" in reply
     assert "第 3 段" in reply and "「第一节」" in reply
-    assert "置信度 <b>高</b>（0.95）" in reply
+    assert "把握 <b>高</b>" in reply and "95%" in reply  # one confidence: the label, the probability on hover
+    assert "相关度" not in reply and "置信度" not in reply
     assert '<mark class="term">核查</mark>' in reply  # the question's words are highlighted
     assert '<mark class="answer">共核查人员45561人,完成率100%。</mark>' in reply  # marked in its paragraph
+    assert '<details class="docqa-paragraph">' in reply  # the paragraph folded under the quote
     assert "<details><summary>其他检索到的段落（1）" in reply  # the rest folded away
+    assert 'href="/view?u=3' in reply  # the citation opens the document view at that paragraph
+
+
+def test_single_character_words_are_not_highlighted():
+    table = {"市": ("副市长李某出席。", "副市长李某出席。", 0.9)}
+    reply = respond("市长是谁", [], index=StubIndex(table))
+    assert '<mark class="term">市</mark>' not in reply
+
+
+def test_english_question_gets_english_chrome():
+    table = {"checked": ("In total 45561 people were checked.", "In total 45561 people were checked.", 0.95)}
+    reply = respond("How many people were checked?", [], index=StubIndex(table))
+    assert "Confidence <b>high</b>" in reply and "paragraph 3" in reply
+    chrome = re.sub(r"「[^」]*」|无关的段落。", "", reply)  # the document's own words aside
+    assert not re.search(r"[\u4e00-\u9fff（）：]", chrome)  # no Chinese chrome
+    reply = respond("What is the recipe for bread?", [], index=StubIndex(table))
+    assert "The document does not answer this." in reply
 
 
 def test_not_found_says_so_and_offers_related_passages_not_as_the_answer():
     reply = respond("红烧肉怎么做？", [], index=StubIndex(CHECKS))
     assert "文档中没有找到这个问题的答案" in reply
     assert "可能相关的段落（不是答案）" in reply and "无关的段落" in reply
-    assert "docqa-quote" not in reply and "置信度" not in reply
+    assert "docqa-quote" not in reply and "把握" not in reply and "docqa-confidence" not in reply
+
+
+@pytest.mark.parametrize("message", [XSS, "？？？", "<b></b>", ":-) !!", "https://example.com/x"])
+def test_input_without_a_question_is_declined_without_a_quote(message):
+    index = StubIndex({"img": ("图片 img。", "图片 img。", 0.9), "example": ("example。", "example。", 0.9)})
+    reply = respond(message, _history("疫情期间共核查了多少人员？"), index=index)
+    assert "这不是文档能回答的问题" in reply and "docqa-quote" not in reply and "<li>" not in reply
+    assert index.asked == []
 
 
 @pytest.mark.model
@@ -120,8 +147,16 @@ def test_standalone_question_is_not_a_follow_up(q):
 def test_follow_up_is_answered_in_the_context_of_the_previous_question():
     index = StubIndex(CHECKS)
     reply = respond("那完成率呢？", _history("疫情期间共核查了多少人员？"), index=index)
-    assert index.asked == ["那完成率呢？", "疫情期间共核查了多少人员？ 那完成率呢？"]
-    assert "完成率100%" in reply and "按上下文理解为" in reply
+    # A fragment is only read with the previous question: never asked alone.
+    assert len(index.asked) == 1 and "完成率" in index.asked[0] and "核查" in index.asked[0]
+    assert "完成率100%" in reply and "理解为：" in reply
+
+
+def test_follow_up_without_an_answer_says_not_found_instead_of_repeating():
+    index = StubIndex(CHECKS)
+    reply = respond("它是哪年建的？", _history("市监管中心投入多少建成的？"), index=index)
+    assert index.asked and all("市监管中心" in q or "监管" in q for q in index.asked)
+    assert "文档中没有找到" in reply and "理解为：" in reply
 
 
 def test_follow_up_reads_gradio6_history_parts():
@@ -132,7 +167,7 @@ def test_follow_up_reads_gradio6_history_parts():
     ]
     index = StubIndex(CHECKS)
     respond("那完成率呢？", history, index=index)
-    assert index.asked[-1] == "疫情期间共核查了多少人员？ 那完成率呢？"
+    assert "核查" in index.asked[-1] and "完成率" in index.asked[-1]
 
 
 def test_unrelated_short_question_does_not_repeat_the_previous_answer():
@@ -163,7 +198,7 @@ def test_real_model_follow_up(real_index, previous, follow_up, expected):
 
 
 def test_html_in_the_question_is_escaped():
-    reply = respond(XSS, [], index=StubIndex({"img": (f"段落里有 {XSS} 这段文字。", f"段落里有 {XSS} 这段文字。", 0.9)}))
+    reply = respond(f"{XSS} 这段文字是什么", [], index=StubIndex({"这段": (f"段落里有 {XSS} 这段文字。", f"段落里有 {XSS} 这段文字。", 0.9)}))
     assert "<img" not in reply and "onerror=alert(1)&gt;" in reply
     assert "&lt;img src=x onerror=alert(1)&gt;" in reply
 
@@ -178,7 +213,7 @@ def test_html_in_the_document_and_section_is_escaped():
 def test_html_in_the_previous_question_is_escaped_in_the_context_note():
     prev = f"{XSS}核查了多少？"
     reply = respond("那完成率呢？", _history(prev), index=StubIndex(CHECKS))
-    assert "按上下文理解为" in reply and "<img" not in reply and "&lt;img" in reply
+    assert "理解为：" in reply and "<img" not in reply and "&lt;img" in reply
 
 
 @pytest.mark.model
@@ -192,7 +227,7 @@ def test_real_model_escapes_the_payload(real_index):
 
 @pytest.mark.parametrize(
     "message",
-    ["", "   ", "\n\t  \n", "\x00", "\x00\x01\x1b\x7f", "？？？", None, 123, "问" * 100_000, "a" * 2001],
+    ["", "   ", "\n\t  \n", "\x00", "\x00\x01\x1b\x7f", None, 123, "问" * 100_000, "a" * 2001],
 )
 def test_bad_input_gets_a_friendly_message_and_the_library_is_not_asked(message):
     index = StubIndex(CHECKS)
@@ -270,7 +305,9 @@ def test_qa_does_not_import_gradio():
 
 
 def test_ui_imports_only_qa_gradio_and_the_standard_library():
-    allowed = {"qa", "ui", "gradio", "__future__"} | set(sys.stdlib_module_names)
+    # fastapi (on starlette, pydantic, anyio) is the web framework Gradio itself runs on: the
+    # JSON API and the document view.
+    allowed = {"qa", "ui", "gradio", "fastapi", "starlette", "pydantic", "anyio", "__future__"} | set(sys.stdlib_module_names)
     for path in (ROOT / "ui").glob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):

@@ -9,7 +9,11 @@ from typing import Any
 
 import gradio as gr
 
-from ui.chat import respond
+from qa import MAX_QUESTION_CHARS
+from ui.api import api_router
+from ui.chat import answer_turn as chat_turn
+from ui.chat import remembered
+from ui.document_view import VIEW_PATH
 from ui.render import esc, render_documents, render_notice, render_user
 from ui.uploads import ALLOWED, MAX_UPLOAD_BYTES, UploadRejected, add_upload
 
@@ -36,13 +40,43 @@ CSS = """
 mark.answer { background: #fff1a8; color: inherit; padding: 0 1px; }
 mark.short { background: #ffc94d; color: inherit; padding: 0 1px; border-radius: 2px; }
 .docqa-short { margin: 0 0 0.3rem 0; font-size: 1.25em; }
-mark.term { background: #ffd36b; color: inherit; padding: 0 1px; border-radius: 2px; }
+.docqa-reading { margin: 0 0 0.3rem 0; font-size: 0.95em; color: #1d4ed8; }
+.docqa-confidence { border-bottom: 1px dotted currentColor; cursor: help; }
+.docqa-cite { text-decoration: underline; }
+details.docqa-paragraph > summary { color: var(--body-text-color-subdued); }
+#docqa-count { font-size: 0.8em; color: var(--body-text-color-subdued); text-align: right; margin: -0.3rem 0.4rem 0 0; }
+#docqa-count.over { color: #b91c1c; font-weight: 600; }
+@media (max-width: 480px) { #docqa-header p { display: none; } #docqa-header h1 { font-size: 1.1rem; } }
+mark.term { background: none; color: inherit; padding: 0; border-bottom: 2px solid #f2b705; }
 .docqa-notfound { color: #9a3412; }
 .docqa-context, .docqa-note { color: var(--body-text-color-subdued); font-size: 0.9em; margin: 0.2rem 0; }
 .docqa-notice { margin: 0; }
 details summary { cursor: pointer; }
 details ul { margin: 0.3rem 0 0 1rem; padding: 0; font-size: 0.9em; }
 details li { margin-bottom: 0.4rem; }
+"""
+
+
+PAGE_SCRIPT = """
+const box = () => document.querySelector('#docqa-input textarea');
+const count = document.getElementById('docqa-count');
+const limit = Number(count.dataset.limit);
+const update = () => {
+  const t = box(); if (!t) return;
+  const n = t.value.length;
+  count.textContent = n ? `${n} / ${limit}` : '';
+  count.classList.toggle('over', n > limit);
+};
+document.addEventListener('input', (e) => { if (e.target === box()) update(); }, true);
+setInterval(update, 500);
+let seen = 0;
+new MutationObserver(() => {
+  const bots = document.querySelectorAll('#docqa-chat .message-row.bot-row, #docqa-chat .bot');
+  if (bots.length > seen) {
+    seen = bots.length;
+    bots[bots.length - 1].scrollIntoView({block: 'start', behavior: 'instant'});
+  }
+}).observe(document.body, {childList: true, subtree: true});
 """
 
 
@@ -54,12 +88,14 @@ def _header(index) -> str:
         return (
             f"<h1>《{esc(title)}》问答</h1>"
             f"<p>只从这 {len(documents)} 份文档中摘录原文作答（共 {len(doc.units)} 段）：每个回答都注明出自哪个文件、"
-            "第几页（PDF）或第几段，以及有多大把握；文档里没有的，会直接说没有。</p>"
+            "第几页（PDF）或第几段，以及有多大把握；文档里没有的，会直接说没有。"
+            f' <a href="{VIEW_PATH}" target="_blank">阅读全文</a></p>'
         )
     return (
         f"<h1>《{esc(title)}》问答</h1>"
         f"<p>只从这份文档中摘录原文作答（{len(doc.units)} 段）：每个回答都注明出自第几段、哪一节，"
-        "以及有多大把握；文档里没有的，会直接说没有。</p>"
+        "以及有多大把握；文档里没有的，会直接说没有。"
+        f' <a href="{VIEW_PATH}" target="_blank">阅读全文</a></p>'
     )
 
 
@@ -81,25 +117,30 @@ def build_app(index=None, *, uploads: Path | None = None) -> gr.Blocks:
 
         index = load_index()
 
-    def reply(message: str, history: list[dict[str, Any]]) -> str:
-        return respond(message, history, index=index)
+    def reply(message: str, history: list[dict[str, Any]]):
+        answer, _reading, html = chat_turn(message, history, index=index)
+        # The conversation keeps the plain exact answer (or sentence) for the next follow-up's "他"/"它".
+        return html, [*history, {"role": "user", "content": message}, {"role": "assistant", "content": remembered(answer)}]
 
     def show_question(message: str, display: list):
-        # The user's words go into the window as escaped text: the Chatbot renders HTML.
-        return "", [*display, {"role": "user", "content": render_user(message or "")}], message
+        # A blank send does nothing; a question over the limit stays in the box, refused with a
+        # notice. The user's words go into the window as escaped text: the Chatbot renders HTML.
+        if not (message or "").strip():
+            return gr.skip(), gr.skip(), ""
+        if len(message) > MAX_QUESTION_CHARS:
+            gr.Warning(f"问题太长了（{len(message):,} 个字符），请缩短到 {MAX_QUESTION_CHARS} 字以内。"
+                       f" / The question is too long ({len(message):,} characters); keep it under {MAX_QUESTION_CHARS}.")
+            return gr.skip(), gr.skip(), ""
+        return "", [*display, {"role": "user", "content": render_user(message)}], message
 
     def answer_turn(message: str, history: list, display: list):
-        text = reply(message, history)
-        history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": text}]
+        if not message:
+            return gr.skip(), gr.skip()
+        text, history = reply(message, history)
         return [*display, {"role": "assistant", "content": text}], history
 
-    def pick_example(evt: gr.SelectData):
-        value = evt.value
-        return value.get("text", "") if isinstance(value, dict) else str(value or "")
-
     def api_chat(message: str, history: list):
-        text = reply(message, history)
-        return text, [*history, {"role": "user", "content": message}, {"role": "assistant", "content": text}]
+        return reply(message, history)
 
     def clear():
         return [], [], ""
@@ -150,7 +191,7 @@ def build_app(index=None, *, uploads: Path | None = None) -> gr.Blocks:
             allow_tags=False,
             layout="bubble",
             buttons=["copy", "copy_all"],
-            examples=[{"text": q} for q in EXAMPLES],
+            autoscroll=False,  # the page script scrolls to the start of each reply instead
             placeholder="用中文或英文提问，例如：疫情期间共核查了多少人员？",
             elem_id="docqa-chat",
         )
@@ -161,6 +202,13 @@ def build_app(index=None, *, uploads: Path | None = None) -> gr.Blocks:
             autofocus=True,
             elem_id="docqa-input",
         )
+        # The length of the question against its limit, as you type; and each new reply
+        # scrolled to its start, so the exact answer and the quote are on screen.
+        gr.HTML(
+            f'<div id="docqa-count" data-limit="{MAX_QUESTION_CHARS}"></div>', elem_id="docqa-count-box",
+            js_on_load=PAGE_SCRIPT, container=False, padding=False,
+        )
+        gr.Examples(EXAMPLES, inputs=[textbox], label="示例问题 / Examples", elem_id="docqa-examples")
         history = gr.State([])  # the raw conversation, for follow-ups; the window holds escaped copies
         pending = gr.State("")
 
@@ -168,9 +216,6 @@ def build_app(index=None, *, uploads: Path | None = None) -> gr.Blocks:
         textbox.submit(show_question, [textbox, chatbot], [textbox, chatbot, pending], queue=False, **ui_only).then(
             answer_turn, [pending, history, chatbot], [chatbot, history], show_progress="minimal", **ui_only
         )
-        chatbot.example_select(pick_example, None, [pending], queue=False, **ui_only).then(
-            lambda m, d: show_question(m, d)[1], [pending, chatbot], [chatbot], queue=False, **ui_only
-        ).then(answer_turn, [pending, history, chatbot], [chatbot, history], show_progress="minimal", **ui_only)
         # The window's own trash button clears the display; forget the conversation with it.
         chatbot.clear(clear, None, [chatbot, history, pending], queue=False, **ui_only)
 
@@ -248,4 +293,7 @@ def serve(
     demo.launch(
         server_name=host, server_port=port, show_error=False, css=CSS, footer_links=["api"],
         max_file_size=MAX_UPLOAD_BYTES,  # also enforced by the server, before our own check
+        # The JSON API (ui.api) on Gradio's own FastAPI app: same host and port, listed in
+        # /openapi.json; given to the app as it is made, so its routes come before Gradio's.
+        app_kwargs={"routes": api_router(index).routes},
     )

@@ -7,8 +7,11 @@ import re
 import threading
 from typing import Any, Sequence
 
-from qa import MAX_QUESTION_CHARS, answer_in_context, strip_controls
-from ui.render import render_answer, render_notice
+from qa import MAX_QUESTION_CHARS, strip_controls
+from qa import answer_follow_up
+from qa import language, message
+from qa import no_question
+from ui.render import render_answer, render_not_a_question, render_notice
 
 log = logging.getLogger(__name__)
 
@@ -47,25 +50,25 @@ def message_text(content: Any) -> str:
     return ""
 
 
-def clean_question(message: Any) -> str:
+def clean_question(message_: Any) -> str:
     """The question without control characters (NUL, escapes, format marks) and outer space.
 
     Raises:
-        ValueError: not text, empty, or longer than the limit; the message is meant for people.
+        ValueError: not text, empty, or longer than the limit; the message is meant for
+            people, in the question's language.
     """
-    if not isinstance(message, str):
-        raise ValueError("请输入文字问题。")
+    if not isinstance(message_, str):
+        raise ValueError(message("err_not_text"))
+    lang = language(message_[:500])
     # Checked before any work on the text, so a 100,000-character paste costs nothing.
-    if len(message) > MAX_QUESTION_CHARS * 4:
-        raise ValueError(f"问题太长了（{len(message):,} 个字符）。请把问题缩短到 {MAX_QUESTION_CHARS} 字以内。")
-    cleaned = strip_controls(message, keep="\n\t")
+    if len(message_) > MAX_QUESTION_CHARS * 4:
+        raise ValueError(message("err_too_long", lang, length=f"{len(message_):,}", limit=MAX_QUESTION_CHARS))
+    cleaned = strip_controls(message_, keep="\n\t")
     cleaned = re.sub(r"\s+", " ", cleaned).strip()
     if not cleaned:
-        raise ValueError("请输入一个问题，例如：疫情期间共核查了多少人员？")
+        raise ValueError(message("err_empty", lang, example=message("example", lang)))
     if len(cleaned) > MAX_QUESTION_CHARS:
-        raise ValueError(f"问题太长了（{len(cleaned):,} 个字符）。请把问题缩短到 {MAX_QUESTION_CHARS} 字以内。")
-    if not any(ch.isalnum() for ch in cleaned):
-        raise ValueError("没有看懂这个问题：请用文字提问，例如：疫情期间共核查了多少人员？")
+        raise ValueError(message("err_too_long", lang, length=f"{len(cleaned):,}", limit=MAX_QUESTION_CHARS))
     return cleaned
 
 
@@ -81,35 +84,68 @@ def previous_question(history: Sequence[Any] | None) -> str | None:
         if role != "user":
             continue
         try:
-            return clean_question(message_text(content))
+            question = clean_question(message_text(content))
         except ValueError:
             continue
+        if not no_question(question):
+            return question
     return None
 
 
-def respond(message: Any, history: Sequence[Any] | None = None, *, index=None) -> str:
-    """One chat turn: the reply to `message`, given the conversation so far.
+def previous_answer(history: Sequence[Any] | None) -> str | None:
+    """The last reply's plain text (the short answer the app keeps in the conversation), if any."""
+    for msg in reversed(list(history or [])):
+        if isinstance(msg, dict) and msg.get("role") == "assistant":
+            text = message_text(msg.get("content")).strip()
+            return text if text and "<" not in text else None  # an HTML reply is no referent
+        if isinstance(msg, dict) and msg.get("role") == "user":
+            return None
+    return None
+
+
+def answer_turn(message_: Any, history: Sequence[Any] | None = None, *, index=None):
+    """One chat turn as data: ``(answer_or_None, reading_or_None, reply_html)``.
+
+    The answer is None when the input was refused (the reply is then the notice).
+    """
+    try:
+        question = clean_question(message_)
+    except ValueError as exc:
+        return None, None, render_notice(str(exc))
+    lang = language(question)
+    if no_question(question):  # markup, punctuation, symbols: the library would say the same, unasked
+        return None, None, render_not_a_question(lang)
+    try:
+        turn = answer_follow_up(
+            index or _index(), question, previous_question(history), previous_answer=previous_answer(history), k=K
+        )
+    except ValueError as exc:  # the library's own check of the question
+        return None, None, render_notice(message("err_cannot", lang, why=exc))
+    except Exception:  # noqa: BLE001 - the chat keeps serving; the details go to the log
+        log.exception("answering %r failed", question[:200])
+        return None, None, render_notice(message("err_internal", lang))
+    return turn.answer, turn.reading, render_answer(turn.answer, context_question=turn.reading, lang=lang)
+
+
+def remembered(answer) -> str:
+    """What the conversation keeps of a reply for the next follow-up: the exact answer or the sentence."""
+    if answer is None or not answer.found:
+        return ""
+    return answer.short or answer.text
+
+
+def respond(message_: Any, history: Sequence[Any] | None = None, *, index=None) -> str:
+    """One chat turn: the reply to `message_`, given the conversation so far.
 
     Never raises for anything a user can type: bad input and internal errors become a
     friendly message.
 
     Args:
-        message: what the user typed.
+        message_: what the user typed.
         history: earlier messages, ``[{"role": "user"|"assistant", "content": …}, …]``.
         index: the `qa.Library` to ask; the bundled document's when omitted.
 
     Returns:
         The reply as HTML in which all text from the question and the document is escaped.
     """
-    try:
-        question = clean_question(message)
-    except ValueError as exc:
-        return render_notice(str(exc))
-    try:
-        answer, combined = answer_in_context(index or _index(), question, previous_question(history), k=K)
-    except ValueError as exc:  # the library's own check of the question
-        return render_notice(f"这个问题无法处理：{exc}")
-    except Exception:  # noqa: BLE001 - the chat keeps serving; the details go to the log
-        log.exception("answering %r failed", question[:200])
-        return render_notice("抱歉，回答这个问题时出错了，请换个说法再试一次。")
-    return render_answer(answer, context_question=combined)
+    return answer_turn(message_, history, index=index)[2]

@@ -7,24 +7,18 @@ through `html.escape` first and can never become a tag, an attribute or a link.
 
 from __future__ import annotations
 
-import html
 import re
 from typing import Sequence
 
 from qa import fold_script, place
+from qa import message
+from ui.document_view import view_url
+from ui.escape import esc, text_block
 
-LABELS_ZH = {"high": "高", "medium": "中", "low": "低"}
+__all__ = ["esc", "text_block", "highlight", "render_answer", "render_documents", "render_notice", "render_user"]
+
 SNIPPET_CHARS = 160
-
-
-def esc(text: str) -> str:
-    """Text as HTML text: ``<img …>`` shows as the characters, never as an element."""
-    return html.escape(text, quote=True)
-
-
-def text_block(text: str) -> str:
-    """Escaped text with its line breaks kept."""
-    return esc(text).replace("\n", "<br>")
+MIN_TERM_CHARS = 2  # a lone character ("市" inside "副市长") marks nothing worth seeing
 
 
 def _term_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
@@ -32,7 +26,7 @@ def _term_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
     # positions are the verbatim text's (a traditional quote is highlighted as written).
     text = fold_script(text)
     spans: list[tuple[int, int]] = []
-    for term in sorted({t for t in terms if t and t.strip()}, key=len, reverse=True):
+    for term in sorted({t for t in terms if t and len(t.strip()) >= MIN_TERM_CHARS}, key=len, reverse=True):
         for m in re.finditer(re.escape(term), text, flags=re.IGNORECASE):
             spans.append((m.start(), m.end()))
     spans.sort()
@@ -45,18 +39,24 @@ def _term_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
     return merged
 
 
-def highlight(text: str, terms: Sequence[str]) -> str:
-    """Escaped `text` with every occurrence of `terms` wrapped in ``<mark>``.
+def highlight(text: str, terms: Sequence[str], *, span: tuple[int, int] | None = None) -> str:
+    """Escaped `text` with the question's words of two or more characters in ``<mark class="term">``
+    and, when given, the exact answer ``text[span[0]:span[1]]`` in ``<mark class="short">``.
 
-    Spans are found on the raw text and each piece is escaped on its own, so a term can
-    never cut an HTML entity in half.
+    Spans are found on the raw text and each piece is escaped on its own, so a mark can
+    never cut an HTML entity in half; a word overlapping the answer is left to the answer.
     """
+    marks = [(s, e, "term") for s, e in _term_spans(text, terms)]
+    if span is not None and 0 <= span[0] < span[1] <= len(text):
+        a, b = span
+        marks = [(s, e, k) for s, e, k in marks if e <= a or s >= b] + [(a, b, "short")]
     out, pos = [], 0
-    for s, e in _term_spans(text, terms):
-        out.append(esc(text[pos:s]))
-        out.append(f'<mark class="term">{esc(text[s:e])}</mark>')
+    for s, e, kind in sorted(marks):
+        out.append(text_block(text[pos:s]))
+        inner = text_block(text[s:e])
+        out.append(f'<mark class="short"><b>{inner}</b></mark>' if kind == "short" else f'<mark class="term">{inner}</mark>')
         pos = e
-    out.append(esc(text[pos:]))
+    out.append(text_block(text[pos:]))
     return "".join(out)
 
 
@@ -64,71 +64,93 @@ def _snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _where(p) -> str:
-    section = f"「{esc(p.section)}」" if p.section else "（无章节）"
-    return f"{esc(place(p))} · {section}"  # "report.pdf 第 3 页" for a collection, "第 7 段" otherwise
+def _cite(p, lang: str, start: int = -1, end: int = -1) -> str:
+    """The citation as a link opening the document view at that paragraph."""
+    return (
+        f'<a class="docqa-cite" href="{esc(view_url(p, start, end))}" target="_blank" '
+        f'title="{esc(message("open_in_document", lang))}">{esc(place(p, lang=lang))}</a>'
+    )
 
 
-def _passage_list(passages, *, title: str, open_: bool = False) -> str:
+def _where(p, lang: str, start: int = -1, end: int = -1) -> str:
+    section = f"「{esc(p.section)}」" if p.section else esc(message("no_section", lang))
+    return f"{_cite(p, lang, start, end)} · {section}"
+
+
+def _passage_list(passages, *, title: str, lang: str) -> str:
     if not passages:
         return ""
-    items = "".join(
-        f"<li><b>{_where(p)}</b> · 相关度 {p.score:.3f}<br>{esc(_snippet(p.text))}</li>" for p in passages
+    items = "".join(f"<li><b>{_where(p, lang)}</b><br>{esc(_snippet(p.text))}</li>" for p in passages)
+    count = f"（{len(passages)}）" if lang == "zh" else f" ({len(passages)})"
+    return f"<details><summary>{esc(title)}{count}</summary><ul>{items}</ul></details>"
+
+
+def render_confidence(answer, lang: str) -> str:
+    """One confidence: the label, the calibrated probability on hover."""
+    label = message(f"label_{answer.confidence_label}", lang) if answer.confidence_label in ("high", "medium", "low") else answer.confidence_label
+    hover = message("confidence_hover", lang, percent=f"{answer.confidence:.0%}")
+    return (
+        f'<span class="docqa-confidence docqa-{esc(answer.confidence_label)}" title="{esc(hover)}">'
+        f'{esc(message("confidence", lang))} <b>{esc(label)}</b></span>'
     )
-    state = " open" if open_ else ""
-    return f"<details{state}><summary>{title}（{len(passages)}）</summary><ul>{items}</ul></details>"
 
 
-def render_answer(answer, *, context_question: str | None = None) -> str:
-    """The reply for an answer: the quote, its source, the paragraph, other passages folded.
+def render_not_a_question(lang: str = "zh") -> str:
+    """The reply to input with no question in it, or about nothing the document mentions: no quote, no passages."""
+    return (
+        f'<p class="docqa-notfound docqa-offtopic"><b>{esc(message("not_a_question", lang))}</b></p>'
+        f'<p class="docqa-note">{esc(message("not_a_question_hint", lang, example=message("example", lang)))}</p>'
+    )
+
+
+def render_answer(answer, *, context_question: str | None = None, lang: str | None = None) -> str:
+    """The reply for an answer: the exact answer, the quote with it marked, its source, the paragraph folded.
 
     Args:
         answer: a `qa.Answer`.
-        context_question: when the question was read as a follow-up, the combined
-            question that was asked instead (shown so the user sees how it was read).
+        context_question: when the question was read as a follow-up, the reading that was
+            answered (shown so the user sees how it was understood).
+        lang: the chrome's language (``"zh"``/``"en"``); the question's when omitted.
 
     Returns:
         HTML for the chat window.
     """
+    from qa import language
+
+    lang = lang or language(answer.question)
     parts: list[str] = []
     if context_question:
-        parts.append(f'<p class="docqa-context">（按上下文理解为：{esc(context_question)}）</p>')
+        parts.append(f'<p class="docqa-reading">{esc(message("reading", lang, reading=context_question))}</p>')
+    if not answer.found and answer.off_topic:
+        return "".join(parts) + render_not_a_question(lang)
     if not answer.found:
-        parts.append('<p class="docqa-notfound"><b>文档中没有找到这个问题的答案。</b></p>')
-        parts.append(
-            '<p class="docqa-note">下面是最接近的段落，仅供参考，<b>不是答案</b>。</p>'
-        )
-        parts.append(_passage_list(answer.passages, title="可能相关的段落（不是答案）"))
+        parts.append(f'<p class="docqa-notfound"><b>{esc(message("not_found", lang))}</b></p>')
+        parts.append(f'<p class="docqa-note">{esc(message("nearest_note", lang))}</p>')
+        parts.append(_passage_list(answer.passages, title=message("nearest_title", lang), lang=lang))
         return "".join(p for p in parts if p)
 
     p = answer.passage
-    label = LABELS_ZH.get(answer.confidence_label, answer.confidence_label)
+    in_sentence = None
+    if p is not None and answer.short and answer.start <= answer.short_start < answer.short_end <= answer.end:
+        in_sentence = (answer.short_start - answer.start, answer.short_end - answer.start)
     if answer.short:  # the reader's exact answer first, then the sentence that holds it
         parts.append(f'<p class="docqa-short"><b>{esc(answer.short)}</b></p>')
-    parts.append(f'<blockquote class="docqa-quote">“{highlight(answer.text, answer.matched_terms)}”</blockquote>')
-    source = f"—— {_where(p)}" if p is not None else "——"
-    parts.append(
-        f'<p class="docqa-source">{source} · 置信度 <b>{esc(label)}</b>（{answer.confidence:.2f}）'
-        + (f" · 相关度 {p.score:.3f}" if p is not None else "")
-        + "</p>"
-    )
+    parts.append(f'<blockquote class="docqa-quote">“{highlight(answer.text, answer.matched_terms, span=in_sentence)}”</blockquote>')
+    source = f"—— {_where(p, lang, answer.start, answer.end)}" if p is not None else "——"
+    parts.append(f'<p class="docqa-source">{source} · {render_confidence(answer, lang)}</p>')
     if p is not None:
         if 0 <= answer.start <= answer.end <= len(p.text):
             before, after = p.text[: answer.start], p.text[answer.end :]
-            a, b = answer.short_start, answer.short_end
-            if answer.short and answer.start <= a < b <= answer.end:  # the exact answer marked inside the sentence
-                quote = (
-                    text_block(p.text[answer.start : a]) + f'<mark class="short"><b>{text_block(p.text[a:b])}</b></mark>'
-                    + text_block(p.text[b : answer.end])
-                )
-            else:
-                quote = text_block(p.text[answer.start : answer.end])
-            body = f'{text_block(before)}<mark class="answer">{quote}</mark>{text_block(after)}'
+            body = f'{text_block(before)}<mark class="answer">{text_block(p.text[answer.start : answer.end])}</mark>{text_block(after)}'
         else:
             body = text_block(p.text)
-        parts.append(f'<div class="docqa-paragraph"><div class="docqa-caption">原文（{esc(place(p))}）</div>{body}</div>')
+        caption = esc(message("paragraph_caption", lang, place=place(p, lang=lang)))
+        parts.append(
+            f'<details class="docqa-paragraph"><summary class="docqa-caption">{caption} · {esc(message("show_paragraph", lang))}'
+            f"</summary>{body}</details>"
+        )
     others = [q for q in answer.passages if p is None or q.id != p.id]
-    parts.append(_passage_list(others, title="其他检索到的段落"))
+    parts.append(_passage_list(others, title=message("other_passages", lang), lang=lang))
     return "".join(x for x in parts if x)
 
 
