@@ -39,7 +39,7 @@ _POINTING = set(_PRONOUNS_ZH) | set(_ZH["filler"]) | set(_EN["filler"])
 SHORT_CJK = 8  # characters
 SHORT_WORDS = 4  # words, for questions without CJK
 K = 5
-MAX_READINGS = 3
+MAX_READINGS = 4
 
 # Connectives a fragment opens with and the particle it ends with: "那 … 呢？", "还有 … 呢".
 _FRAGMENT_LEAD_ZH = re.compile(r"^(?:那么|那|还有|另外|此外|以及|而|再问一下|再问)[，,、\s]*")
@@ -70,7 +70,7 @@ def is_follow_up(question: str) -> bool:
     """Whether a question probably leans on the one before it."""
     q = question.strip()
     low = q.lower()
-    if low.startswith(_LEADS_EN) or q.startswith(_LEADS_ZH):
+    if low.startswith(_LEADS_EN) or q.startswith(_LEADS_ZH) or _fragment(q):
         return True
     if any(p in q for p in _PRONOUNS_ZH + _PERSON_ZH) or _PRONOUNS_EN.search(q):
         return True
@@ -158,7 +158,12 @@ def _fragment(question: str) -> str | None:
     if not (lead and lead.end() > 0) and not ends_with_particle:
         return None
     core = q[lead.end() if lead else 0 : end.start() if end else len(q)].strip(" ，,、")
-    if not core or len(core) > 16 or re.search(r"(多少|几|什么|哪|谁|是否|吗)", core):
+    if (
+        not core
+        or len(core) > 16
+        or re.search(r"(多少|几|什么|哪|谁|是否|吗|多大|多长|多高|多久|多远|多重|怎样|怎么|为何|为什么|如何)", core)
+        or any(p in core for p in _THING_ZH + _PERSON_ZH)
+    ):
         return None  # a question of its own ("那他的职务是什么？"), not a fragment
     return core
 
@@ -202,14 +207,14 @@ def _fragment_readings(previous: str, part: str) -> list[str]:
         part_words = [w for w, _ in _tagged(part)]
         # The run of nouns the new part stands for: one ending in the same word ("那女性民警呢"
         # after "男性民警…"), else one word of the same kind.
-        for run in _noun_runs(previous):
-            if part_words and run.endswith(part_words[-1]) and run != part:
-                out.append(previous.replace(run, part, 1))
-        flag = _tagged(part)[-1][1] if part_words else ""
-        for word, f in _tagged(previous):
-            if not out and f == flag and f in _NOUNISH and len(word) >= 2 and word not in part:
-                out.append(previous.replace(word, part, 1))
+        runs = [r for r in _noun_runs(previous) if len(r) >= 2 and r != part and r not in part]
+        same = [r for r in runs if part_words and r.endswith(part_words[-1])]
+        # Any other run may be what the part replaces ("综治考评呢？" after "…党风廉政建设…"); the
+        # answer must then hold a word of the part, so a wrong swap finds nothing.
+        others = sorted((r for r in runs if r not in same), key=len, reverse=True)
+        out += [previous.replace(r, part, 1) for r in same]
         out.append(f"{part}{previous}")
+        out += [previous.replace(r, part, 1) for r in others[:2]]
     else:
         out.append(f"{_strip_end(previous)}, {part}{_ends(previous) or '?'}")
     return out
@@ -276,7 +281,7 @@ def readings(previous: str, question: str, previous_answer: str | None = None) -
         if not out:
             subject = topic(previous)
             if subject and subject not in question:
-                out.append(f"{subject}{question}" if re.search(r"[\u3400-\u9fff]", question) else f"{question} ({subject})")
+                out.append(f"{subject}{question}" if re.search(r"[\u3400-\u9fff]", question) else f"{_strip_end(question)} ({subject}){_ends(question)}")
     out.append(combine(previous, question))
     seen, unique = {previous.strip(), question.strip()}, []
     for r in out:
@@ -299,10 +304,10 @@ def answer_follow_up(index, question: str, previous: str | None, *, previous_ans
     """Answer `question`, reading it with the previous question when it is a follow-up.
 
     A fragment or a pronoun is only read with the previous turn: its readings are asked in
-    order and the first the document answers, with a word of the follow-up itself in the
-    answer, wins; when none is answered the reply is the first reading's "not in the
-    document". A merely short question is also asked on its own, and that answer stands
-    when it is more confident than any reading's.
+    order and the first the document answers wins, unless its answer is the previous answer
+    again without a word of the follow-up; when none is answered the reply is the first
+    reading's "not in the document". A merely short question is asked on its own only when
+    no reading is answered.
 
     Args:
         index: a `qa.Library` (anything with ``ask(question, k)``).
@@ -327,18 +332,23 @@ def answer_follow_up(index, question: str, previous: str | None, *, previous_ans
         if first is None:
             first = Turn(answer, reading)
         text = unicodedata.normalize("NFKC", answer.text).lower()
-        contributes = not terms or any(t in text for t in terms)
+        # The follow-up must add something: its own words are in the answer, or the answer is
+        # not the previous one again ("红烧肉怎么做" read with the previous question finds that
+        # answer). The same sentence may hold both ("投入1.86亿元…15万个视频探头"): the exact
+        # answers are compared.
+        said = unicodedata.normalize("NFKC", answer.short or answer.text).lower()
+        # Without the previous answer (a client that sends none), only the words can tell.
+        repeats = not previous_answer or unicodedata.normalize("NFKC", previous_answer).lower() in said
+        contributes = not terms or any(t in text for t in terms) or not repeats
         if answer.found and contributes:
             answered.append(Turn(answer, reading))
             if leans:
                 break
     if leans:
         return answered[0] if answered else first
-    alone = index.ask(question, k)
-    best = max(answered, key=lambda t: t.answer.confidence, default=None)
-    if best is not None and (not alone.found or best.answer.confidence >= alone.confidence):
-        return best
-    return Turn(alone)
+    if answered:  # a short question read with the previous one's topic, and answered so
+        return max(answered, key=lambda t: t.answer.confidence)
+    return Turn(index.ask(question, k))
 
 
 def answer_in_context(index, question: str, previous: str | None, *, previous_answer: str | None = None, k: int = K):

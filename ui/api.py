@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from qa import MAX_QUESTION_CHARS, answer_in_context, load_index
-from ui.chat import K, clean_question, previous_question
+from ui.chat import K, clean_question, previous_answer, previous_question
 
 log = logging.getLogger(__name__)
 
@@ -346,12 +346,15 @@ def api_router(index) -> APIRouter:
         else:
             library, ids = index, {}
         try:
-            found, combined = answer_in_context(library, question, previous_question(history), k=body.k)
+            found, combined = answer_in_context(
+                library, question, previous_question(history), previous_answer=previous_answer(history), k=body.k
+            )
         except ValueError as exc:  # the library's own check of the question or k
             raise HTTPException(422, str(exc)) from None
         reply = _cited(found.to_dict(), body.document or (names[0] if len(names) == 1 else None), ids)
         reply["question"] = question
         reply["combined_question"] = combined
+        reply["reading"] = combined  # how a follow-up was understood (the chat's "理解为：…")
         reply["document"] = body.document
         return reply
 

@@ -13,7 +13,7 @@ from qa import MAX_QUESTION_CHARS
 from ui.api import api_router
 from ui.chat import answer_turn as chat_turn
 from ui.chat import remembered
-from ui.document_view import VIEW_PATH
+from ui.document_view import VIEW_PATH, document_router
 from ui.render import esc, render_documents, render_notice, render_user
 from ui.uploads import ALLOWED, MAX_UPLOAD_BYTES, UploadRejected, add_upload
 
@@ -118,9 +118,11 @@ def build_app(index=None, *, uploads: Path | None = None) -> gr.Blocks:
         index = load_index()
 
     def reply(message: str, history: list[dict[str, Any]]):
-        answer, _reading, html = chat_turn(message, history, index=index)
-        # The conversation keeps the plain exact answer (or sentence) for the next follow-up's "他"/"它".
-        return html, [*history, {"role": "user", "content": message}, {"role": "assistant", "content": remembered(answer)}]
+        answer, reading, html = chat_turn(message, history, index=index)
+        # The conversation keeps what the question meant (a follow-up's reading) and the plain
+        # exact answer (or sentence), for the next follow-up's "那…呢" and "他"/"它".
+        turn = [{"role": "user", "content": reading or message}, {"role": "assistant", "content": remembered(answer)}]
+        return html, [*history, *turn]
 
     def show_question(message: str, display: list):
         # A blank send does nothing; a question over the limit stays in the box, refused with a
@@ -295,5 +297,5 @@ def serve(
         max_file_size=MAX_UPLOAD_BYTES,  # also enforced by the server, before our own check
         # The JSON API (ui.api) on Gradio's own FastAPI app: same host and port, listed in
         # /openapi.json; given to the app as it is made, so its routes come before Gradio's.
-        app_kwargs={"routes": api_router(index).routes},
+        app_kwargs={"routes": [*api_router(index).routes, *document_router(index).routes]},
     )

@@ -97,7 +97,8 @@ def previous_answer(history: Sequence[Any] | None) -> str | None:
     for msg in reversed(list(history or [])):
         if isinstance(msg, dict) and msg.get("role") == "assistant":
             text = message_text(msg.get("content")).strip()
-            return text if text and "<" not in text else None  # an HTML reply is no referent
+            # An HTML reply (an older client's history) or a placeholder is no referent.
+            return text if any(ch.isalnum() for ch in text) and "<" not in text else None
         if isinstance(msg, dict) and msg.get("role") == "user":
             return None
     return None

@@ -27,7 +27,8 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # tests/perf/loadtest.py -> the repository
 QUESTIONS_FILE = PROJECT_ROOT / "seeds" / "questions.jsonl"
 # Every reply is one of these (ui/render.py): an answer, a not-found, or a notice for bad input.
-REPLY_CLASSES = ('class="docqa-source"', 'class="docqa-notfound"', 'class="docqa-notice"')
+# Prefixes: a not-found reply may carry a second class ("docqa-notfound docqa-offtopic").
+REPLY_CLASSES = ('class="docqa-source"', 'class="docqa-notfound', 'class="docqa-notice"')
 BAD = [
     "",
     "   \n\t ",
