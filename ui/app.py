@@ -64,7 +64,7 @@ const limit = Number(count.dataset.limit);
 const update = () => {
   const t = box(); if (!t) return;
   const n = t.value.length;
-  count.textContent = n ? `${n} / ${limit}` : '';
+  count.textContent = !n ? '' : n > limit ? `${n} / ${limit} · 问题太长了，请缩短 / too long, please shorten it` : `${n} / ${limit}`;
   count.classList.toggle('over', n > limit);
 };
 document.addEventListener('input', (e) => { if (e.target === box()) update(); }, true);

@@ -23,6 +23,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,7 +49,7 @@ TARGETS = {
     "warm_without_reader_p50_ms": 20.0,
     "warm_without_reader_p95_ms": 40.0,
     "cold_cached_s": 2.5,
-    "server_ready_s": 6.0,
+    "server_ready_s": 5.0,
     "1M_p50_ms": 80.0,
     "1M_recall": 0.95,
     "1M_mem_gib": 4.0,
@@ -173,17 +174,14 @@ def _close_all(clients) -> None:
         t.join(30)
 
 
-def bench_server(work: Path, *, requests_per_client: int, questions: list[str]) -> dict:
-    """`docqa serve` from start to its first answer, then concurrent chat clients."""
-    if not _has_serve():
-        return {"skipped": "n/a (no server: `docqa serve` does not exist)"}
-    try:
-        from gradio_client import Client
-    except ImportError:
-        return {"skipped": "n/a (gradio_client is not installed)"}
-    home = work / "cold-home"  # the cached index of the cold-start section
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/"
+STARTS = 5
+
+
+def _start_server(home: Path, port: int):
+    """`docqa serve` on `port`; (process, seconds to its first answer or None)."""
+    import json as _json
+    import urllib.request
+
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         _cli() + ["serve", "--port", str(port)],
@@ -193,20 +191,50 @@ def bench_server(work: Path, *, requests_per_client: int, questions: list[str]) 
         cwd=PROJECT_ROOT,
         start_new_session=True,
     )
-    result: dict = {}
+    body = _json.dumps({"question": QUESTION}).encode("utf-8")
+    while time.perf_counter() - t0 < 90 and proc.poll() is None:
+        try:
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/api/ask", data=body, method="POST")
+            with urllib.request.urlopen(req, timeout=30) as r:
+                if _json.loads(r.read()).get("found") is not None:
+                    return proc, time.perf_counter() - t0
+        except Exception:  # not listening yet
+            time.sleep(0.05)
+    return proc, None
+
+
+def _stop(proc) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
     try:
-        ready = None
-        while time.perf_counter() - t0 < 90 and proc.poll() is None:
-            try:
-                client = Client(url, verbose=False)
-                client.predict(QUESTION, api_name="/chat")
-                ready = time.perf_counter() - t0
-                break
-            except Exception:  # not listening yet
-                time.sleep(0.1)
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def bench_server(work: Path, *, requests_per_client: int, questions: list[str]) -> dict:
+    """`docqa serve` from start to its first answer, then concurrent chat clients."""
+    if not _has_serve():
+        return {"skipped": "n/a (no server: `docqa serve` does not exist)"}
+    try:
+        from gradio_client import Client
+    except ImportError:
+        return {"skipped": "n/a (gradio_client is not installed)"}
+    home = work / "cold-home"  # the cached index of the cold-start section
+    # Start to first answer, five times (a plain POST /api/ask as soon as the port answers);
+    # the median is the figure. The last server then takes the concurrent clients.
+    starts: list[float] = []
+    for attempt in range(STARTS):
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}/"
+        proc, ready = _start_server(home, port)
         if ready is None:
             return {"skipped": f"n/a (server did not answer within 90 s, exit code {proc.poll()})"}
-        result["ready_s"] = round(ready, 2)
+        starts.append(ready)
+        if attempt < STARTS - 1:
+            _stop(proc)
+    result: dict = {"ready_runs_s": [round(x, 2) for x in starts], "ready_s": round(statistics.median(starts), 2)}
+    try:
         result["clients"] = {}
         for n_clients in (1, 4, 16):
             clients = [Client(url, verbose=False) for _ in range(n_clients)]
@@ -236,12 +264,7 @@ def bench_server(work: Path, *, requests_per_client: int, questions: list[str]) 
             _close_all(clients)
         result["peak_rss_mib"] = round(_rss_mib("VmHWM", proc.pid))
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        _stop(proc)
     return result
 
 
@@ -770,9 +793,9 @@ def format_table(r: dict) -> str:
     lines.append(f"| `docqa --help` | {_fmt(c.get('help_s'), ' s')} | |")
     s = r.get("server", {})
     if "skipped" in s:
-        lines.append(f"| chat server start to first answer | {s['skipped']} | <= 6 s |")
+        lines.append(f"| chat server start to first answer (median of 5) | {s['skipped']} | <= 5 s |")
     else:
-        lines.append(f"| chat server start to first answer | {_fmt(s.get('ready_s'), ' s')} | <= 6 s |")
+        lines.append(f"| chat server start to first answer (median of 5) | {_fmt(s.get('ready_s'), ' s')} | <= 5 s |")
         for k, v in s.get("clients", {}).items():
             lines.append(
                 f"| server, {k} concurrent client(s): throughput / p50 / p95 | "
