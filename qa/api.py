@@ -72,3 +72,23 @@ def ask(question: str, k: int = 5) -> Answer:
             _default = load_index()
         index = _default
     return index.ask(question, k)
+
+
+def warm_up(settings: Settings | None = None) -> None:
+    """Load what the first answer needs, before it is asked: the encoder (one query encoded),
+    jieba's dictionary and, when it is on, the reader. Safe to run in a thread while a
+    server starts; each piece is loaded once per process.
+    """
+    from embeddings import shared_encoder
+    from qa.lexical import tokenize
+
+    settings = settings or Settings()
+    encoder = shared_encoder(settings.encoder)
+    encoder.encode_queries(["预热 warm-up"])
+    tokenize("预热")
+    if settings.retrieval.reader:
+        from qa.reader import shared_reader
+
+        reader = shared_reader()
+        if reader is not None:
+            reader.read("预热？", ["预热的句子。"])

@@ -289,7 +289,7 @@ def serve(
         print(f"docqa: warning: skipped {name}: {why}", flush=True)
     if uploads is not None:
         print(f"docqa: uploads are kept in {uploads}", flush=True)
-    if index.settings.retrieval.reader:  # load the reader's weights while the server starts
+    if index.settings.retrieval.reader:  # the reader's weights load while the server starts (once per process)
         threading.Thread(target=_warm_reader, name="docqa-reader", daemon=True).start()
     demo = build_app(index, uploads=uploads)
     demo.launch(
