@@ -26,6 +26,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from qa.lexical import tokenize
+from qa.normalize import fold_script
 from qa.settings import MAX_QUESTION_CHARS
 from qa.words import words
 
@@ -36,6 +37,8 @@ _PRONOUNS_ZH = tuple(_ZH["pronouns"])
 _PRONOUNS_EN = re.compile(r"\b(" + "|".join(_EN["pronouns"]) + r")\b", re.I)
 # Words of a follow-up that only point back: they add nothing the answer must contain.
 _POINTING = set(_PRONOUNS_ZH) | set(_ZH["filler"]) | set(_EN["filler"])
+# Nouns a question asks with ("什么地方", "什么时候"): never what it is about.
+_QUESTION_NOUNS = frozenset(_ZH["question_nouns"])
 SHORT_CJK = 8  # characters
 SHORT_WORDS = 4  # words, for questions without CJK
 K = 5
@@ -97,7 +100,16 @@ def _posseg():
 
 
 def _tagged(text: str) -> list[tuple[str, str]]:
-    return [(w.word, w.flag) for w in _posseg().cut(text)]
+    """jieba's words and part-of-speech tags, cut on the simplified text (its dictionary's
+    script) and returned in the text's own characters (script folding keeps positions)."""
+    folded = fold_script(text)
+    if len(folded) != len(text):
+        folded = text
+    out, pos = [], 0
+    for w in _posseg().cut(folded):
+        out.append((text[pos : pos + len(w.word)], w.flag))
+        pos += len(w.word)
+    return out
 
 
 def _noun_runs(question: str) -> list[str]:
@@ -106,7 +118,9 @@ def _noun_runs(question: str) -> list[str]:
     runs, run = [], []
     for i, (word, flag) in enumerate(tagged):
         nounish = flag in _NOUNISH or (flag.startswith("n") and flag != "nx")
-        verb_inside = flag.startswith("v") and run and i + 1 < len(tagged) and tagged[i + 1][1] in _NOUNISH
+        # Before a common noun a verb is part of the name ("发案总量"); before a proper name it
+        # is the predicate ("隶属于中国").
+        verb_inside = flag.startswith("v") and run and i + 1 < len(tagged) and tagged[i + 1][1] in ("n", "vn", "ng")
         if nounish or verb_inside:
             run.append(word)
             continue
@@ -141,7 +155,7 @@ def topic(question: str) -> str:
             return " ".join(rest[:-1] if len(rest) > 1 else rest)
         stop = set(words("en")["stopwords"])
         return " ".join(w for w in re.findall(r"[A-Za-z0-9'-]+", question) if w.lower() not in stop)
-    runs = _noun_runs(question)
+    runs = [r for r in _noun_runs(question) if len(r) >= 2 and fold_script(r) not in _QUESTION_NOUNS]
     return max(runs, key=len, default="")
 
 
@@ -187,9 +201,13 @@ def _swap_time(previous: str, part: str) -> str | None:
         new = pattern.search(part)
         if not new:
             continue
+        value = new.group(0)
+        others = [m for m in pattern.finditer(previous) if m.group(0) != value]
+        if others:  # the first time that is not the new one ("跟2020年相比，2019年…" + "那2020年呢")
+            m = others[0]
+            return previous[: m.start()] + value + previous[m.end() :]
         if pattern.search(previous):
-            value = new.group(0)
-            return pattern.sub(lambda m: value, previous, count=1)
+            return None  # it already asks about that time: nothing to swap
         # The previous question named no time: the new one leads ("2019年全市刑事发案率下降了多少？").
         if re.search(r"[\u3400-\u9fff]", previous):
             return f"{part}{previous}"
@@ -234,6 +252,9 @@ def _pronoun_readings(previous: str, question: str, previous_answer: str | None)
         pronoun = person or thing
         if pronoun is None:
             return []
+        noun = re.search(re.escape(pronoun) + r"(?:个|项|些)?([\u3400-\u9fff])", question)
+        if noun:  # "这个案子" stands for the referent that is a 案 ("10·29谭江华涉黑组织案") first
+            referents.sort(key=lambda r: not r.endswith(noun.group(1)))
         for ref in referents:
             # "该中心" after "市监管中心": the whole phrase stands for it; "它" alone is replaced.
             m = re.search(re.escape(pronoun) + r"(?:个|项|些)?([\u3400-\u9fff]{0,4})", question)
@@ -257,9 +278,12 @@ def _pronoun_readings(previous: str, question: str, previous_answer: str | None)
 
 
 def _looks_like_name(text: str) -> bool:
-    """A short answer that can stand for a person or thing: a few characters, not a number or a date."""
+    """A short answer that can stand for a person or thing ("王德胜", "10·29谭江华涉黑组织案"), not an amount or a date."""
     t = text.strip()
-    return any(ch.isalnum() for ch in t) and len(t) <= 12 and not re.search(r"\d|[零一二三四五六七八九十百千万亿]+[个人次件名余]|%", t)
+    if not t or len(t) > 16 or "%" in t:
+        return False
+    rest = re.sub(r"[\d.,·:：\s零一二三四五六七八九十百千万亿余多个人次件名元年月日天起处条项]", "", t)
+    return len(rest) >= 2
 
 
 def readings(previous: str, question: str, previous_answer: str | None = None) -> list[str]:
@@ -278,10 +302,12 @@ def readings(previous: str, question: str, previous_answer: str | None = None) -
         out = _fragment_readings(previous, part)
     else:
         out = _pronoun_readings(previous, question, previous_answer)
-        if not out:
+        if not out and re.search(r"[\u3400-\u9fff]", question):
             subject = topic(previous)
             if subject and subject not in question:
-                out.append(f"{subject}{question}" if re.search(r"[\u3400-\u9fff]", question) else f"{_strip_end(question)} ({subject}){_ends(question)}")
+                out.append(f"{subject}{question}")
+        # (An English short question is read glued to the previous one, below: its topic is
+        # not reliably a run of words.)
     out.append(combine(previous, question))
     seen, unique = {previous.strip(), question.strip()}, []
     for r in out:
