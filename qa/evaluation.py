@@ -13,6 +13,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from qa import calibration
 from qa.library import Library
 from qa.settings import RetrievalConfig
 
@@ -267,6 +268,8 @@ class EvalReport:
     threshold_curve: dict[str, list[dict[str, float]]]
     by_tag: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # only tags the questions use
     dropped: dict[str, int] = field(default_factory=dict)  # SQuAD sets: questions left out, by reason
+    # Answering retrievers: how often answers of each confidence are right (`qa.calibration.reliability`).
+    reliability: dict[str, dict] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
@@ -279,6 +282,7 @@ class EvalReport:
             "by_tag": self.by_tag,
             "threshold_curve": self.threshold_curve,
             "dropped": self.dropped,
+            "reliability": self.reliability,
             "records": {r: [asdict(x) for x in recs] for r, recs in self.records.items()},
         }
 
@@ -519,7 +523,7 @@ def evaluate(
         index = load_index(encoder=encoder, settings=settings, progress=progress)
     base = config or index.settings.retrieval
     records: dict[str, list[Record]] = {}
-    summary, by_type, by_tag, curves = {}, {}, {}, {}
+    summary, by_type, by_tag, curves, reliable = {}, {}, {}, {}, {}
     for name in retrievers:
         if name in RANKING_ONLY:
             ranker = _bigram_ranker(index)
@@ -534,9 +538,12 @@ def evaluate(
         tags = sorted({t for r in recs for t in r.tags})
         by_tag[name] = {t: _summarise([r for r in recs if t in r.tags]) for t in tags}
         curves[name] = _threshold_curve(recs)
+        if name not in RANKING_ONLY:
+            reliable[name] = calibration.reliability(recs)
     return EvalReport(
         document=source or index.document.path, questions=len(qs), split=shown_split or "all", retrievers=list(retrievers),
         summary=summary, by_type=by_type, records=records, threshold_curve=curves, by_tag=by_tag, dropped=dropped,
+        reliability=reliable,
     )
 
 
@@ -585,6 +592,66 @@ def format_tags(report: EvalReport) -> str:
     return "\n".join(lines)
 
 
+_LABEL_NAMES = {"high": "高 high", "medium": "中 medium", "low": "低 low", calibration.NOT_FOUND: "not in the document"}
+
+
+def default_retriever(report: EvalReport) -> str | None:
+    """The answering retriever a report is judged by: "reader" (the product's path), else "hybrid", else the last answering one."""
+    answering = [r for r in report.retrievers if r in report.reliability]
+    return next((r for r in ("reader", "hybrid") if r in answering), answering[-1] if answering else None)
+
+
+def format_reliability(report: EvalReport, retriever: str | None = None) -> str:
+    """The reliability table of one answering retriever (default: `default_retriever`) as plain text ("" without one)."""
+    name = retriever or default_retriever(report)
+    rel = report.reliability.get(name) if name else None
+    if not rel:
+        return ""
+    lines = [f"confidence ({name}): {rel['answers']} answers, expected calibration error {_fmt(rel['ece'], 'ece')}", ""]
+    lines.append(f"  {'confidence':<12}{'answers':>8}{'mean conf':>11}{'accuracy':>10}")
+    for b in rel["bins"]:
+        lines.append(f"  {b['lo']:.1f}–{b['hi']:.1f}     {b['n']:>8}{_fmt(b['confidence'], 'c'):>11}{_fmt(b['accuracy'], 'a'):>10}")
+    lines += ["", f"  {'label':<22}{'n':>6}{'accuracy':>10}"]
+    for label, m in rel["labels"].items():
+        note = "  (share rightly declined)" if label == calibration.NOT_FOUND else ""
+        lines.append(f"  {_LABEL_NAMES.get(label, label):<22}{m['n']:>6}{_fmt(m['accuracy'], 'a'):>10}{note}")
+    return "\n".join(lines)
+
+
+def _reliability_markdown(report: EvalReport) -> list[str]:
+    names = [n for n in report.retrievers if n in report.reliability]
+    if not names:
+        return []
+    rel = report.reliability
+    out = ["", "## Confidence", "",
+           "Answers given, by their confidence (the estimated probability that the answer is right) and by label; "
+           "accuracy = the share right (a reference answer inside the answer; any answer to an unanswerable question "
+           "is wrong). ECE: expected calibration error.", ""]
+    out += ["| confidence | " + " | ".join(f"answers ({n}) | mean conf ({n}) | accuracy ({n})" for n in names) + " |"]
+    out += ["|---|" + "---|" * (3 * len(names))]
+    for i, b in enumerate(rel[names[0]]["bins"]):
+        cells = []
+        for n in names:
+            row = rel[n]["bins"][i]
+            cells += [str(row["n"]), _fmt(row["confidence"], "c"), _fmt(row["accuracy"], "a")]
+        out.append(f"| {b['lo']:.1f}–{b['hi']:.1f} | " + " | ".join(cells) + " |")
+    cells = []
+    for n in names:
+        full = [b for b in rel[n]["bins"] if b["n"]]
+        total = sum(b["n"] for b in full)
+        mean = lambda key: sum(b["n"] * b[key] for b in full) / total if total else float("nan")  # noqa: E731
+        cells += [str(total), _fmt(mean("confidence"), "c"), _fmt(mean("accuracy"), "a")]
+    out.append("| all | " + " | ".join(cells) + " |")
+    out += ["", "Expected calibration error: " + ", ".join(f"{n} **{_fmt(rel[n]['ece'], 'ece')}**" for n in names) + "."]
+    out += ["", "| label | " + " | ".join(f"n ({n}) | accuracy ({n})" for n in names) + " |", "|---|" + "---|" * (2 * len(names))]
+    for label in rel[names[0]]["labels"]:
+        cells = [c for n in names for c in (str(rel[n]["labels"][label]["n"]), _fmt(rel[n]["labels"][label]["accuracy"], "a"))]
+        out.append(f"| {_LABEL_NAMES.get(label, label)} | " + " | ".join(cells) + " |")
+    out += ["", "For “not in the document”, accuracy is the share of the declined questions that the document indeed "
+            "does not answer.", "", "![reliability](reliability.png)"]
+    return out
+
+
 def format_markdown(report: EvalReport) -> str:
     """report.md: the tables, the per-type breakdown and the misses."""
     names = report.retrievers
@@ -598,6 +665,7 @@ def format_markdown(report: EvalReport) -> str:
     out += ["", "## By question type", ""] + _breakdown(report.by_type, names, "type")
     if any(report.by_tag.get(n) for n in names):
         out += ["", "## By tag", "", "A question counts under each of its tags.", ""] + _breakdown(report.by_tag, names, "tag")
+    out += _reliability_markdown(report)
     out += ["", "![hit@1 by question type](chart.png)", "", "![not-found threshold](threshold.png)", ""]
     for n in names:
         misses = report.misses(n)
@@ -630,7 +698,7 @@ def _md(text: str) -> str:
 
 
 def write_report(report: EvalReport, folder: str | Path) -> Path:
-    """Write report.json, report.md, chart.png and threshold.png into `folder`."""
+    """Write report.json, report.md, chart.png, threshold.png and reliability.png into `folder`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "report.json").write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
@@ -679,6 +747,76 @@ def _charts(report: EvalReport, folder: Path) -> None:
     fig.tight_layout()
     fig.savefig(folder / "threshold.png", dpi=110)
     plt.close(fig)
+    _reliability_chart(report, folder, plt)
+
+
+def _reliability_chart(report: EvalReport, folder: Path, plt) -> None:
+    """reliability.png: per answering retriever, accuracy against mean confidence in each bin, and the answers per label."""
+    names = [n for n in report.retrievers if n in report.reliability]
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 4.2), gridspec_kw={"width_ratios": [1.3, 1]})
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfectly calibrated")
+    main = default_retriever(report)
+    for n in names:
+        pts = [b for b in report.reliability[n]["bins"] if b["n"]]
+        ax.plot([b["confidence"] for b in pts], [b["accuracy"] for b in pts], marker="o",
+                label=f"{n} (ECE {_fmt(report.reliability[n]['ece'], 'ece')})", linewidth=2 if n == main else 1)
+        if n == main:
+            for b in pts:
+                ax.annotate(str(b["n"]), (b["confidence"], b["accuracy"]), textcoords="offset points", xytext=(4, -10), fontsize=8)
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("mean confidence in the bin")
+    ax.set_ylabel("share of answers right")
+    ax.set_title("reliability (numbers: answers in each bin, " + (main or "") + ")")
+    ax.legend(fontsize=8, loc="upper left")
+    labels = list(calibration.LABELS)
+    width = 0.8 / max(1, len(names))
+    for j, n in enumerate(names):
+        vals = [report.reliability[n]["labels"][lab]["accuracy"] for lab in labels]
+        bars = bx.bar([i + j * width for i in range(len(labels))], [v if v == v else 0.0 for v in vals], width, label=n)
+        for bar, lab in zip(bars, labels):
+            bx.annotate(str(report.reliability[n]["labels"][lab]["n"]), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                        ha="center", va="bottom", fontsize=8)
+    bx.axhline(0.9, linestyle=":", color="grey", linewidth=1)
+    bx.set_xticks([i + width * (len(names) - 1) / 2 for i in range(len(labels))], labels)
+    bx.set_ylim(0, 1.1)
+    bx.set_ylabel("share right")
+    bx.set_title("accuracy by label (numbers: answers)")
+    if names:
+        bx.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(folder / "reliability.png", dpi=110)
+    plt.close(fig)
+
+
+def confidence_samples(report: dict, *, name: str = "") -> list[calibration.Sample]:
+    """The answers a saved report (``report.json``) gave on the product's paths, to fit the confidence map on.
+
+    The "reader" retriever's answers (the reader's path, when its signal is there) and
+    the "hybrid" ones (the path without the reader); the dataset is the questions'
+    ``dataset:`` tag, else `name`, else the document's name.
+
+    Raises:
+        ValueError: the report is not of a dev split (test splits are never fitted on),
+            or holds neither retriever.
+    """
+    where = name or report.get("document", "report")
+    if report.get("split") != "dev":
+        raise ValueError(f"{where}: the confidence map is fitted on dev splits only; this report is of split {report.get('split')!r}")
+    runs = [r for r in ("reader", "hybrid") if r in report.get("records", {})]
+    if not runs:
+        raise ValueError(f"{where}: holds neither the reader nor the hybrid retriever's records (run docqa eval --retriever reader,hybrid)")
+    records = [rec for r in runs for rec in report["records"][r]]
+    tag = next((t for rec in records for t in rec.get("tags", []) if t.startswith("dataset:")), "")
+    group = tag.split(":", 1)[1] if tag else (name or Path(report.get("document", "")).name)
+    return [
+        calibration.Sample(
+            path=calibration.path_of(rec["signals"]), group=group, evidence=float(rec["evidence"]),
+            right=calibration.is_right(rec), quoted=bool(rec["signals"].get("heading") or rec["signals"].get("photo")),
+            name=name or group,
+        )
+        for rec in records if rec.get("found")
+    ]
 
 
 def check_gates(report: EvalReport, gates: dict[str, float], *, retriever: str | None = None) -> list[str]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from embeddings import Encoder
-from qa import notfound
+from qa import calibration, notfound
 from qa.answer import Answer, Passage, SentenceCandidates, quote_end, rank_sentences
 from qa.fusion import fuse
 from qa.intents import asked_years, asks_for_heading, expected_answer, photo_position
@@ -300,7 +300,7 @@ class Retriever:
             found=found,
             text=text if found else "",
             passages=passages,
-            confidence=notfound.confidence(evidence),
+            confidence=calibration.confidence(evidence, signals),  # P(right), from the dev sets
             passage_id=pid if found else None,
             start=start if found else -1,
             end=end if found else -1,
@@ -333,7 +333,7 @@ def _quoted(question: str, result: SearchResult, passage: Passage, text: str, st
     result.timings["answer"] = time.perf_counter() - t0 - result.timings.get("reader", 0.0)
     return Answer(
         question=question.strip(), found=True, text=text, passages=result.passages,
-        confidence=notfound.QUOTED_CONFIDENCE, passage_id=passage.id, start=start,
+        confidence=calibration.quoted_confidence(), passage_id=passage.id, start=start,
         end=start + len(text) if start >= 0 else -1, matched_terms=[], evidence=notfound.QUOTED_EVIDENCE,
         signals=signals, timings=dict(result.timings),
     )
