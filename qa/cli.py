@@ -109,30 +109,44 @@ def answer_record(answer) -> dict:
 
 
 def format_answer(answer) -> str:
-    """The answer and its citations (file, page or paragraph), for people."""
-    from qa.citation import place
+    """The answer and its citations (file, page or paragraph), for people, in the question's language.
 
+    Every line is in one language: the chrome follows the question (`qa.messages`); the
+    quotes are the document's own words.
+    """
+    from qa.citation import place
+    from qa.messages import language, message
+
+    lang = language(answer.question)
     lines = []
     if answer.found:
         p = answer.passage
         if answer.short:
-            lines.append(f"答：{answer.short}")
-            lines.append(f"    原文：{answer.text}")
+            lines.append(f"{message('answer', lang)}{answer.short}")
+            lines.append(f"    {message('quote', lang)}{answer.text}")
         else:
-            lines.append(f"答：{answer.text}")
+            lines.append(f"{message('answer', lang)}{answer.text}")
+        label = message(f"label_{answer.confidence_label}", lang)
+        section = p.section or message("no_section", lang)
         lines.append(
-            f"    —— {place(p)} · {p.section or '（无章节）'} · 置信度 {answer.confidence_label} ({answer.confidence:.2f})"
+            f"    —— {place(p, lang=lang)} · {section} · {message('confidence', lang)} {label} ({answer.confidence:.0%})"
         )
         lines.append("")
-        lines.append("相关段落：")
-    else:
-        lines.append("文档中没有找到这个问题的答案。(The document does not answer this.)")
+        lines.append(message("related", lang))
+    elif answer.off_topic:
+        lines.append(message("not_a_question", lang))
+        if not answer.passages:
+            return "\n".join(lines)
         lines.append("")
-        lines.append("可能相关的段落（不是答案）：")
+        lines.append(message("nearest_cli", lang))
+    else:
+        lines.append(message("not_found", lang))
+        lines.append("")
+        lines.append(message("nearest_cli", lang))
     for p in answer.passages:
         snippet = p.text if len(p.text) <= 80 else p.text[:80] + "…"
-        where = f" {place(p)}" if p.source else ""
-        lines.append(f"  [{p.id}]{where} {p.section} · score {p.score:.3f}")
+        where = f" {place(p, lang=lang)}" if p.source else ""
+        lines.append(f"  [{p.id}]{where} {p.section} · {message('score', lang)} {p.score:.3f}")
         lines.append(f"      {snippet}")
     return "\n".join(lines)
 
@@ -202,6 +216,12 @@ def cmd_serve(args) -> int:
         )
     settings = _settings(args)  # a bad settings file stops here, before gradio or the model loads
     print("docqa: loading the index (the first start builds it; later starts use the cache)", file=sys.stderr)
+    # The models load while gradio is imported and the UI is built, so the first answer waits for neither.
+    import threading
+
+    from qa.api import warm_up
+
+    threading.Thread(target=warm_up, args=(settings,), name="docqa-warm-up", daemon=True).start()
     from ui.app import serve
 
     serve(args.doc, host=args.host, port=args.port, progress=_progress_bar(), upload=args.upload, settings=settings)
@@ -224,17 +244,26 @@ def cmd_bench(args) -> int:
     return EXIT_OK
 
 
+def squad_only(args) -> bool:
+    """Whether eval flags were given that only a question set (not a conversation file) takes."""
+    return bool(args.articles is not None or args.make_unanswerable or args.dataset or args.calibrate)
+
+
 def cmd_eval(args) -> int:
     from pathlib import Path
 
     from qa.api import load_index
     from qa.settings import PROJECT_ROOT
     from qa.evaluation import (
-        RANKING_ONLY, RETRIEVERS, check_gates, evaluate, format_table, format_tags, is_squad_file, resolve_files,
-        write_report,
+        RANKING_ONLY, RETRIEVERS, check_gates, evaluate, format_reliability, format_table, format_tags, is_squad_file,
+        resolve_files, write_report,
     )
     from qa.notfound import fit_not_found
 
+    if args.fit_confidence:
+        return _fit_confidence(args)
+    if args.save_confidence:
+        raise ValueError("--save-confidence goes with --fit-confidence (it saves the fitted confidence map)")
     default = "bm25,dense,hybrid,bigram,reader"
     retrievers = [r for item in args.retriever or [default] for r in item.split(",") if r]
     for r in retrievers:
@@ -243,6 +272,12 @@ def cmd_eval(args) -> int:
     if args.save and not args.calibrate:  # before the index is loaded: a usage slip costs nothing
         raise ValueError("--save goes with --calibrate (it saves the fitted not-found weights)")
     questions = args.questions or str(PROJECT_ROOT / "seeds" / "questions.jsonl")
+    from qa.conversation_eval import conversations_main, is_conversation_file
+
+    if is_conversation_file(questions):  # turns asked in order, follow-ups scored in context and alone
+        if args.doc or squad_only(args):
+            raise ValueError("a conversation file names its documents: --doc, --articles, --make-unanswerable and --calibrate do not go with it")
+        return conversations_main([questions], split=args.split, out=args.out, settings=_settings(args))
     squad = is_squad_file(questions)
     if squad and args.doc:
         raise ValueError("--doc does not go with a SQuAD .json file: its articles are the documents")
@@ -274,7 +309,8 @@ def cmd_eval(args) -> int:
     folder = write_report(report, args.out)
     if args.json:
         print(json.dumps({"summary": report.summary, "by_type": report.by_type, "by_tag": report.by_tag,
-                          "dropped": report.dropped, "report": str(folder)}, ensure_ascii=False))
+                          "dropped": report.dropped, "reliability": report.reliability, "report": str(folder)},
+                         ensure_ascii=False))
     else:
         print(f"{report.questions} questions ({report.split}) on {Path(report.document).name}\n")
         print(format_table(report))
@@ -283,7 +319,10 @@ def cmd_eval(args) -> int:
             print("\nby tag (hit@1 / hit@5; a question counts under each of its tags):\n" + tags)
         for why, n in sorted(report.dropped.items()):
             print(f"left out: {n} questions ({why})")
-        print(f"\nreport: {folder}/report.md (+ report.json, chart.png, threshold.png)")
+        reliability = format_reliability(report)
+        if reliability:
+            print("\n" + reliability)
+        print(f"\nreport: {folder}/report.md (+ report.json, chart.png, threshold.png, reliability.png)")
     gates = {g: v for g, v in (("min_hit@1", args.min_hit1), ("min_hit@5", args.min_hit5),
                                ("min_answer_acc", args.min_answer_acc), ("min_notfound_recall", args.min_notfound_recall),
                                ("max_wrongly_rejected", args.max_wrongly_rejected)) if v is not None}
@@ -293,6 +332,65 @@ def cmd_eval(args) -> int:
     for line in failures:
         print(f"docqa: gate failed: {line}", file=sys.stderr)
     return EXIT_GATE if failures else EXIT_OK
+
+
+CONFIDENCE_ABOUT = (
+    "The confidence map: answer.confidence = sigmoid(slope * evidence + intercept), the estimated probability "
+    "that the answer is right (found, and a reference answer inside the answer sentence; an answer to an "
+    "unanswerable question is wrong), from the not-found model's evidence (its log-odds, answer.evidence). "
+    "Platt scaling, one map for the reader's path ('reader') and one for the path without it ('fast', "
+    "DOCQA_READER=off): their evidence has its own scale. Fitted on the dev sets only, each dataset weighing the "
+    "same, by: docqa eval --split dev --retriever reader,hybrid --out reports/dev/bundled; docqa eval "
+    "seeds/public/cmrc2018/cmrc2018_trial.json --split dev --make-unanswerable --retriever reader,hybrid --out "
+    "reports/dev/cmrc_trial (likewise cmrc2018/cmrc2018_dev_part.json -> reports/dev/cmrc_dev_part and "
+    "drcd/DRCD_dev.json -> reports/dev/drcd); docqa eval --fit-confidence reports/dev/*/report.json "
+    "--save-confidence qa/data/not_found.json. Labels: high at or above labels.high, the lowest cut-off at which "
+    "the answers labelled high are right at least 92% of the time on every dev set and path (sets with fewer "
+    "than 20 such answers not counted); low below labels.medium (0.5: probably not right). 'quoted': the fixed "
+    "confidence of a heading or caption quoted outright, the share of those right on dev. The figures on the "
+    "dev sets (and of maps fitted leaving each dataset out) are printed by the fitting command and given in "
+    "docs/evaluation.md. Refit whenever "
+    "the not-found weights change: the map reads their evidence."
+)
+
+
+def _fit_confidence(args) -> int:
+    """`docqa eval --fit-confidence REPORT...`: the confidence map and labels, fitted on saved dev reports."""
+    from pathlib import Path
+
+    from qa import calibration
+    from qa.evaluation import confidence_samples
+
+    if args.calibrate or args.questions:
+        raise ValueError("--fit-confidence reads saved dev reports (report.json); it takes no question file or --calibrate")
+    samples, names = [], []
+    for item in args.fit_confidence:
+        path = Path(item)
+        path = path / "report.json" if path.is_dir() else path
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"--fit-confidence {path}: not a report.json ({exc})") from None
+        name = path.parent.name or path.stem
+        samples += confidence_samples(report, name=name)
+        names.append(name)
+    fitted = calibration.fit_calibration(samples)
+    dev = {"sets": calibration.figures(samples, fitted), "leave_one_out": calibration.leave_one_out(samples)}
+    print(json.dumps(fitted.to_dict(), indent=4))
+    for kind, table in (("fitted on all (in-sample)", dev["sets"]), ("fitted without the dataset", dev["leave_one_out"])):
+        print(f"\ndev, {kind}: answers, ECE, and per label n / accuracy")
+        for path, rows in table.items():
+            for name, m in rows.items():
+                labels = "  ".join(
+                    f"{lab} {m[lab]['n']:>4} / {m[lab]['accuracy']:.3f}" if m[lab]["n"] else f"{lab} {0:>4} /   –  "
+                    for lab in calibration.LABELS
+                )
+                print(f"  {path:<7}{name:<16}{m['answers']:>5}  ECE {m['ece']:.3f}  {labels}")
+    if args.save_confidence:
+        about = CONFIDENCE_ABOUT + f" Fitted on: {', '.join(names)} ({len(samples)} answers)."
+        calibration.save(fitted, args.save_confidence, about=about)
+        print(f"docqa: saved to {args.save_confidence} under \"{calibration.KEY}\"", file=sys.stderr)
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -323,7 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "questions", nargs="?", default=None,
         help="JSON-lines question file (default: the bundled set), or a SQuAD-format .json file "
-        "(CMRC 2018, DRCD, SQuAD): its articles become a folder of documents and every question is asked of the whole folder",
+        "(CMRC 2018, DRCD, SQuAD): its articles become a folder of documents and every question is asked of the whole folder; "
+        "or a conversation file (rows with 'turns', seeds/conversations.jsonl): each turn asked after the ones before it",
     )
     p.add_argument("--doc", default=None, help="a document or a folder of documents (default: the bundled document)")
     p.add_argument("--retriever", action="append", help="bm25, dense, hybrid (these without the reader), reader (hybrid, then the trained reader: the default path), bigram (the model-free character-bigram BM25 baseline); repeat or comma-separate; default all")
@@ -339,6 +438,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--calibrate", action="store_true", help="fit the not-found model on --split (default dev), print weights")
     p.add_argument("--save", metavar="FILE", default=None, help="with --calibrate: write the weights into this settings file (other settings in it are kept)")
+    p.add_argument(
+        "--fit-confidence", nargs="+", metavar="REPORT", default=None,
+        help="fit the confidence map (P(answer right) from the evidence) and its label cut-offs on saved dev reports "
+        "(report.json of docqa eval --split dev --retriever reader,hybrid, one per dev set); print them and their dev figures",
+    )
+    p.add_argument(
+        "--save-confidence", metavar="FILE", default=None,
+        help="with --fit-confidence: write the map into this data file under \"calibration\" (qa/data/not_found.json ships it; other keys kept)",
+    )
     for flag in ("--min-hit1", "--min-hit5", "--min-answer-acc", "--min-notfound-recall", "--max-wrongly-rejected"):
         p.add_argument(flag, type=float, default=None, help="exit 3 if the reader path (else hybrid) misses this bound")
     p.add_argument("--settings", metavar="FILE", default=None, help="a JSON settings file of retrieval settings (e.g. from eval --calibrate --save); default $DOCQA_SETTINGS")

@@ -86,3 +86,19 @@ def test_question_files_are_not_conversation_files(tmp_path):
     path = tmp_path / "q.jsonl"
     path.write_text(json.dumps({"id": "q1", "question": "问题", "answers": ["答"]}), encoding="utf-8")
     assert not is_conversation_file(path)
+
+
+def test_docqa_eval_takes_a_conversation_file(tmp_path, monkeypatch, capsys):
+    import qa.conversation_eval as ce
+    from qa.cli import main
+
+    path = _write(tmp_path, ROWS)
+    index = Index()
+    real = ce.evaluate_conversations
+    monkeypatch.setattr(ce, "evaluate_conversations", lambda p, **kw: real(p, index_for=lambda d, s: index, **kw))
+    assert main(["eval", str(path), "--split", "test", "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "follow-ups right (in context):  1.000" in out
+    saved = json.loads((tmp_path / "out" / "conversations" / "conversations.json").read_text(encoding="utf-8"))
+    assert saved["summary"]["follow_up_turns"] == 2
+    assert main(["eval", str(path), "--make-unanswerable"]) == 1  # a flag for question sets: one line, exit 1

@@ -139,7 +139,12 @@ def test_docqa_ask_prints_the_exact_answer_first_then_the_sentence():
 
     text = "共摧毁黑恶犯罪团伙75个，抓获犯罪嫌疑人959人。"
     p = Passage(id=3, text=text, score=0.9, section="扫黑除恶", paragraph=3)
-    answer = Answer(question="q", found=True, text=text, passages=[p], confidence=0.8, passage_id=3,
+    answer = Answer(question="抓获了多少人？", found=True, text=text, passages=[p], confidence=0.8, passage_id=3,
                     start=0, end=len(text), short="959人", short_start=text.index("959人"), short_end=text.index("959人") + 4)
     lines = format_answer(answer).splitlines()
     assert lines[0] == "答：959人" and lines[1].strip() == f"原文：{text}"
+    assert "把握" in lines[2] and "第 3 段" in lines[2]
+    # An English question: every line of chrome in English, the quote as the document has it.
+    lines = format_answer(replace(answer, question="How many were arrested?")).splitlines()
+    assert lines[0] == "Answer: 959人" and lines[1].strip() == f"Quote: {text}"
+    assert "Confidence" in lines[2] and "paragraph 3" in lines[2] and "把握" not in lines[2]
