@@ -246,7 +246,9 @@ def _pronoun_readings(previous: str, question: str, previous_answer: str | None)
     if chinese:
         person = next((p for p in _PERSON_ZH if p in question), None)
         thing = next((p for p in _THING_ZH if p in question), None)
-        referents = ([person_answer] if person and person_answer else []) + ([subject] if subject else [])
+        # "他/她" stands for a person: the previous answer, or a name in the previous question.
+        names = [w for w, f in _tagged(previous) if f in ("nr", "nrfg", "nrt") and len(w) >= 2] if person else []
+        referents = ([person_answer] if person and person_answer else []) + names + ([subject] if subject else [])
         if not person and person_answer:
             referents.append(person_answer)
         pronoun = person or thing
