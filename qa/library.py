@@ -34,7 +34,7 @@ from qa import readers, store
 from qa.answer import Answer
 from qa.corpus import Document, Repair, Unit, content_hash
 from qa.retrieval import Retriever, SearchResult
-from qa.search_index import SearchIndex, reusable_vectors
+from qa.search_index import PASSAGE_VECTORS, SearchIndex, reusable_vectors
 from qa.settings import RetrievalConfig, Settings
 
 log = logging.getLogger(__name__)
@@ -284,7 +284,7 @@ class Library:
     def _refresh(self, files, writable: bool, t0: float, *, progress, rebuild: bool) -> BuildReport:
         version = store.current_version(self.root)
         manifest, problem = _manifest(version)  # read once: it lists every sentence's hash, large for a big library
-        build = {"max_passage_chars": self.settings.max_passage_chars}
+        build = {"max_passage_chars": self.settings.max_passage_chars, "passage_vectors": PASSAGE_VECTORS}
         # Files were cut into passages by the last build's settings: reuse them only under the same ones.
         built = (manifest or {}).get("build") or {}
         same_cut = manifest is not None and all(built.get(k) == v for k, v in build.items())

@@ -34,15 +34,29 @@ def embed_text(unit: Unit, *, section_context: bool) -> str:
     return unit.text
 
 
+# How passage vectors are made, recorded in each index's build settings (an index made the
+# other way is rebuilt, its sentence vectors reused): each passage's vector is the mean of
+# its sentences' vectors, normalised, so every character is encoded once, in its sentence,
+# not a second time in its passage. Measured on the dev sets against encoding the passage
+# text (section + text): dense hit@1 bundled 0.718 -> 0.739, DRCD 0.953 -> 0.953, CMRC 2018
+# dev part 0.990 -> 0.990, trial 0.995 -> 0.995; hybrid 0.848 -> 0.845, 0.980 -> 0.978,
+# 0.994, 1.000 unchanged (adding the section heading's vector did not help).
+PASSAGE_VECTORS = "sentence-mean"
+
+
 def texts_and_keys(units: Sequence[Unit], *, section_context: bool) -> tuple[list[str], list[str], list[str]]:
-    """The passage texts and sentence texts to embed, and their content hashes (passages first)."""
+    """The passage texts and sentence texts to embed, and their content hashes (passages first).
+
+    A passage's key names its vector as a mean of its sentences' (prefix ``m``), so it is
+    never taken for a vector of the passage text encoded (prefix ``p``).
+    """
     # Folded to simplified characters, as questions are (`fold_script`): a Taiwanese
     # document and a simplified question meet in one script (DRCD dev, dense top-1
     # paragraph: 0.797 with only the question folded, 0.820 with both). Text already in
     # simplified characters is unchanged, and so are its hashes and cached vectors.
     texts = [fold_script(embed_text(u, section_context=section_context)) for u in units]
     sents = [fold_script(s.text) for u in units for s in u.sentences]
-    keys = [content_hash(f"p\n{t}") for t in texts] + [content_hash(f"s\n{t}") for t in sents]
+    keys = [content_hash(f"m\n{t}") for t in texts] + [content_hash(f"s\n{t}") for t in sents]
     return texts, sents, keys
 
 
@@ -91,7 +105,11 @@ class SearchIndex:
         timings: dict[str, float] = {}
         texts, sents, keys = texts_and_keys(units, section_context=section_context)
         all_texts = texts + sents
-        missing = [i for i, key in enumerate(keys) if key not in reuse]
+        n = len(texts)
+        counts = [len(u.sentences) for u in units]
+        offsets = np.cumsum([0] + counts)
+        # Sentences are encoded; a passage is encoded only when it has no sentence to pool.
+        missing = [i for i, key in enumerate(keys) if key not in reuse and (i >= n or counts[i] == 0)]
         t0 = time.perf_counter()
         vectors = np.zeros((len(all_texts), encoder.dim), dtype=np.float32)
         for i, key in enumerate(keys):
@@ -103,6 +121,11 @@ class SearchIndex:
             vectors[chunk] = encoder.encode_passages([all_texts[i] for i in chunk])
             if progress:
                 progress("encoding", min(start + ENCODE_BATCH, len(missing)), len(missing))
+        for i in range(n):
+            if counts[i]:
+                mean = vectors[n + offsets[i] : n + offsets[i + 1]].mean(axis=0)
+                norm = float(np.linalg.norm(mean))
+                vectors[i] = mean / norm if norm > 0 else mean
         timings["encode"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         lexical = LexicalIndex.build(texts)

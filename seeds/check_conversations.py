@@ -268,13 +268,10 @@ def main():
         print("%-8s %s" % (kind, " ".join("%13d" % st[c] for c in cols)))
     if "public" in stats:
         print("public by set: cmrc2018 %d, drcd %d" % (stats["public"]["cmrc2018"], stats["public"]["drcd"]))
-    if errors:
-        print("\n%d violation(s):" % len(errors))
-        for e in errors:
-            print("  " + e)
-        return 1
-    print("OK")
-    return 0
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from check_questions import report
+
+    return report(errors)
 
 
 if __name__ == "__main__":

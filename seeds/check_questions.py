@@ -227,6 +227,11 @@ def main():
     for i in missing:
         print("   line %d: %s" % (i + 1, lines[i][:40]))
 
+    return report(errors)
+
+
+def report(errors):
+    """Print the violations (or OK); the exit code: 1 if any."""
     if errors:
         print("\n%d violation(s):" % len(errors))
         for e in errors:

@@ -315,6 +315,39 @@ def bench_build(work: Path, encoder) -> dict:
     return result
 
 
+def bench_public_build(work: Path, encoder, *, articles: int = 200) -> dict:
+    """A folder of public encyclopedia articles (CMRC 2018 trial, a stable sample) indexed from nothing.
+
+    The figure is characters of source text per second of the whole build (read, encode,
+    BM25, FAISS, save): each character is encoded once, in its sentence (passage vectors
+    are their sentences' mean, `qa.search_index.PASSAGE_VECTORS`).
+    """
+    import qa
+    from qa.evaluation import lay_out_squad
+    from qa.settings import PROJECT_ROOT, Settings
+
+    home = work / "public-build-home"
+    shutil.rmtree(home, ignore_errors=True)
+    settings = Settings(home=home)
+    source = PROJECT_ROOT / "seeds" / "public" / "cmrc2018" / "cmrc2018_trial.json"
+    layout = lay_out_squad(source, home=work / "public-layout", articles=articles)
+    t0 = time.perf_counter()
+    library = qa.load_index(layout.folder, encoder=encoder, settings=settings)
+    total = time.perf_counter() - t0
+    r = library.build_report
+    chars = sum(len(u.text) for u in library.units)  # the articles' text, as read
+    return {
+        "articles": len(library.documents),
+        "source_chars": chars,
+        "passages": r.passages,
+        "sentences": r.sentences,
+        "encoded": r.encoded,
+        "total_s": round(total, 2),
+        "stages_s": {k: round(v, 3) for k, v in r.seconds.items()},
+        "chars_per_s": round(chars / total, 1),
+    }
+
+
 # -- warm latency -----------------------------------------------------------------
 
 
