@@ -69,3 +69,21 @@ def real_index(real_encoder, tmp_path_factory):
 
     settings = Settings(home=tmp_path_factory.mktemp("real-home"))
     return load_index(encoder=real_encoder, settings=settings)
+
+
+@pytest.fixture(scope="session")
+def declined_question(real_index) -> str:
+    """A question on the bundled document's topic that it does not answer and the engine
+    declines (not off-topic): the first such of its unanswerable dev questions."""
+    import json
+
+    from pathlib import Path
+
+    seeds = Path(__file__).resolve().parent.parent / "seeds" / "questions.jsonl"
+    rows = [json.loads(line) for line in seeds.read_text(encoding="utf-8").splitlines()]
+    for row in rows:
+        if row.get("split") == "dev" and not row.get("answers"):
+            answer = real_index.ask(row["question"])
+            if not answer.found and not answer.off_topic:
+                return row["question"]
+    raise AssertionError("precondition: the engine must decline one of the unanswerable dev questions")

@@ -145,7 +145,8 @@ def test_chat_respond_with_the_real_index_never_raises(real_index, message):
 
     reply = respond(message, [{"role": "user", "content": "疫情期间共核查了多少人员？"}], index=real_index)
     assert isinstance(reply, str) and reply.startswith("<")
-    assert any(c in reply for c in ('class="docqa-source"', 'class="docqa-notfound"', 'class="docqa-notice"'))
+    # A not-found reply may carry a second class ("docqa-notfound docqa-offtopic").
+    assert any(c in reply for c in ('class="docqa-source"', 'class="docqa-notfound', 'class="docqa-notice"'))
     assert "<script" not in reply and "<img" not in reply and "Traceback" not in reply
     # ...and it keeps serving.
     assert "45561" in respond("疫情期间共核查了多少人员？", [], index=real_index)
@@ -206,7 +207,9 @@ def test_cli_hostile_questions_answer(cli_home, question):
     out = run_cli(cli_home, "ask", question, "--json")
     assert out.returncode == 0, out.stderr
     record = json.loads(out.stdout)
-    assert isinstance(record["found"], bool) and 1 <= len(record["passages"]) <= 5
+    assert isinstance(record["found"], bool) and len(record["passages"]) <= 5
+    # Only input with no question in it (punctuation, markup) is declined without passages.
+    assert record["passages"] or (record["off_topic"] and not record["found"])
 
 
 # -- documents ---------------------------------------------------------------------------------

@@ -124,11 +124,17 @@ def test_real_model_answers_with_the_quote_and_its_paragraph(real_index):
 
 
 @pytest.mark.model
-def test_real_model_not_found(real_index):
-    question = "量子计算机的原理是什么？"
-    assert not real_index.ask(question).found, "precondition: the engine must not answer this"
+def test_real_model_off_topic_question_is_not_answered(real_index):
+    question = "量子计算机的原理是什么？"  # not one of its words is in the document
+    assert real_index.ask(question).off_topic, "precondition: the engine must find this off the topic"
     reply = respond(question, [], index=real_index)
-    assert "文档中没有找到" in reply and "docqa-quote" not in reply
+    assert "这不是文档能回答的问题" in reply and "docqa-quote" not in reply and "<li>" not in reply
+
+
+@pytest.mark.model
+def test_real_model_not_found(real_index, declined_question):
+    reply = respond(declined_question, [], index=real_index)
+    assert "文档中没有找到" in reply and "docqa-quote" not in reply and "可能相关的段落" in reply
 
 
 # --- follow-ups -----------------------------------------------------------------------------
