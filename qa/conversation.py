@@ -369,14 +369,31 @@ def answer_follow_up(index, question: str, previous: str | None, *, previous_ans
         repeats = not previous_answer or unicodedata.normalize("NFKC", previous_answer).lower() in said
         contributes = not terms or any(t in text for t in terms) or not repeats
         if answer.found and contributes:
-            answered.append(Turn(answer, reading))
-            if leans:
+            # The same exact answer as the previous turn's ("完成率呢？" marked 45561人 again): the
+            # sentence may answer, the span does not; another reading may mark the right one.
+            same_span = bool(previous_answer and answer.short) and _norm(answer.short) == _norm(previous_answer)
+            answered.append(Turn(_without_span(answer) if same_span else answer, reading))
+            if leans and not same_span:
                 break
     if leans:
-        return answered[0] if answered else first
+        if not answered:
+            return first
+        # A later reading may mark a new span in the same sentence; a different sentence does not win.
+        return next((t for t in answered if t.answer.short and t.answer.text == answered[0].answer.text), answered[0])
     if answered:  # a short question read with the previous one's topic, and answered so
         return max(answered, key=lambda t: t.answer.confidence)
     return Turn(index.ask(question, k))
+
+
+def _norm(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).strip().lower()
+
+
+def _without_span(answer):
+    """The answer with its sentence but no exact answer marked."""
+    from dataclasses import replace
+
+    return replace(answer, short="", short_start=-1, short_end=-1)
 
 
 def answer_in_context(index, question: str, previous: str | None, *, previous_answer: str | None = None, k: int = K):

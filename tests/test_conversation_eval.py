@@ -102,3 +102,22 @@ def test_docqa_eval_takes_a_conversation_file(tmp_path, monkeypatch, capsys):
     saved = json.loads((tmp_path / "out" / "conversations" / "conversations.json").read_text(encoding="utf-8"))
     assert saved["summary"]["follow_up_turns"] == 2
     assert main(["eval", str(path), "--make-unanswerable"]) == 1  # a flag for question sets: one line, exit 1
+
+
+def test_a_follow_up_does_not_mark_the_previous_exact_answer_again():
+    from qa.conversation import answer_follow_up
+
+    class Stubborn(Index):
+        """Finds the sentence for any reading, but always marks 45561人 (a reader that misreads)."""
+
+        def ask(self, question, k=5):
+            a = super().ask(question.replace("完成率", "核查 完成率"), k)
+            if not a.found:
+                return a
+            s = TEXT.index("45561人")
+            return Answer(question=question, found=True, text=a.text, passages=a.passages, confidence=0.9, passage_id=1,
+                          start=a.start, end=a.end, short="45561人", short_start=s, short_end=s + 6)
+
+    turn = answer_follow_up(Stubborn(), "完成率呢？", "疫情期间共核查了多少人员？", previous_answer="45561人")
+    assert turn.answer.found and "完成率100%" in turn.answer.text  # the sentence still answers
+    assert turn.answer.short == ""  # but the previous turn's span is not shown as this answer
