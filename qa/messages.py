@@ -7,9 +7,10 @@ import json
 import re
 from pathlib import Path
 
+from qa.normalize import strip_markup
+
 MESSAGES_DIR = Path(__file__).resolve().parent / "data" / "messages"
 LANGUAGES = ("zh", "en")
-_MARKUP = re.compile(r"<[^>]*>|&[#\w]+;|https?://\S+")
 
 
 @functools.lru_cache(maxsize=None)
@@ -35,7 +36,7 @@ def language(text: str) -> str:
 
     Markup and links are ignored, and a question with no letters at all gets the page's language (Chinese).
     """
-    plain = _MARKUP.sub(" ", text or "")
+    plain = strip_markup(text)
     cjk = sum(1 for ch in plain if "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\u3040" <= ch <= "\u30ff")
     latin_words = len(re.findall(r"[A-Za-z]+", plain))
     if not cjk and not latin_words:

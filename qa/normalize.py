@@ -93,3 +93,12 @@ def cjk_ratio(text: str) -> float:
     if not letters:
         return 0.0
     return sum(1 for ch in letters if "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff") / len(letters)
+
+
+# Markup, character entities and links: what is left of a message without them is what it says.
+_MARKUP = re.compile(r"<[^>]*>|&[#\w]+;|https?://\S+")
+
+
+def strip_markup(text: str) -> str:
+    """`text` with tags, entities and links replaced by spaces (``"<b>年</b>"`` -> ``" 年 "``)."""
+    return _MARKUP.sub(" ", text or "")

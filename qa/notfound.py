@@ -19,7 +19,7 @@ import numpy as np
 
 from qa.intents import absent_title, asked_years
 from qa.lexical import coverage, tokenize
-from qa.normalize import normalize_text
+from qa.normalize import normalize_text, strip_markup
 from qa.settings import not_found_signals
 from qa.words import words
 
@@ -198,16 +198,13 @@ def off_topic(signals: dict[str, float], config) -> bool:
     return signals.get("oov", 0.0) >= 0.999 and signals.get("dense_z", 0.0) < config.off_topic_z
 
 
-_MARKUP = re.compile(r"<[^>]*>|&[#\w]+;|https?://\S+")
-
-
 def no_question(text: str) -> bool:
     """Whether `text` holds no question at all: only markup, links, punctuation or symbols.
 
     ``<img src=x onerror=alert(1)>``, ``？？？``, ``:-)`` and ``http://x.y`` hold none;
     anything with a word or a number left once markup is removed does.
     """
-    rest = _MARKUP.sub(" ", text or "")
+    rest = strip_markup(text)
     return not any(ch.isalnum() for ch in rest)
 
 
