@@ -39,6 +39,8 @@ _PRONOUNS_EN = re.compile(r"\b(" + "|".join(_EN["pronouns"]) + r")\b", re.I)
 _POINTING = set(_PRONOUNS_ZH) | set(_ZH["filler"]) | set(_EN["filler"])
 # Nouns a question asks with ("什么地方", "什么时候"): never what it is about.
 _QUESTION_NOUNS = frozenset(_ZH["question_nouns"])
+# A fragment holding one of these asks a question of its own ("那他的职务是什么？").
+_QUESTION_WORDS_ZH = tuple(_ZH["question_words"])
 SHORT_CJK = 8  # characters
 SHORT_WORDS = 4  # words, for questions without CJK
 K = 5
@@ -175,7 +177,7 @@ def _fragment(question: str) -> str | None:
     if (
         not core
         or len(core) > 16
-        or re.search(r"(多少|几|什么|哪|谁|是否|吗|多大|多长|多高|多久|多远|多重|怎样|怎么|为何|为什么|如何)", core)
+        or any(w in core for w in _QUESTION_WORDS_ZH)
         or any(p in core for p in _THING_ZH + _PERSON_ZH)
     ):
         return None  # a question of its own ("那他的职务是什么？"), not a fragment
