@@ -226,22 +226,26 @@ class Library:
 
     # -- asking ----------------------------------------------------------------------
 
-    def ask(self, question: str, k: int = 5, *, config: RetrievalConfig | None = None) -> Answer:
+    def ask(
+        self, question: str, k: int = 5, *, config: RetrievalConfig | None = None, source: str | None = None
+    ) -> Answer:
         """Answer `question` from the library's documents.
 
         Args:
             question: the question, in any language.
             k: how many passages to return (1..50).
             config: retrieval settings; defaults to this library's.
+            source: answer from this one file only (its name as in `documents`); passages
+                keep their ids, keyword statistics stay the whole library's.
 
         Returns:
             An `Answer`; ``found`` is False when the documents do not answer.
 
         Raises:
-            ValueError: `question` is empty or too long, or `k` is out of range.
+            ValueError: `question` is empty or too long, `k` is out of range, or no file is named `source`.
         """
         retriever = self._loaded()[2]  # one consistent snapshot across a refresh
-        return retriever.ask(question, k, config or self.settings.retrieval)
+        return retriever.ask(question, k, config or self.settings.retrieval, source=source)
 
     def search(self, question: str, k: int = 5, *, config: RetrievalConfig | None = None) -> SearchResult:
         """Only the ranked passages, with per-stage timings (for evaluation and benchmarks)."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from embeddings import Encoder
+from embeddings import Encoder, Hits
 from qa import calibration, notfound
 from qa.answer import Answer, Passage, SentenceCandidates, quote_end, rank_sentences
 from qa.fusion import fuse
@@ -124,6 +124,19 @@ class Retriever:
         j, offset, _ = windows[pick]
         return ReaderRead(j, offset, span, tuple(windows), tuple(spans), tuple(focus), spans[best].margin)
 
+    def _allowed(self, source: str | None) -> np.ndarray | None:
+        """Which passages belong to file `source` (None: every passage).
+
+        Raises:
+            ValueError: no passage comes from a file of that name.
+        """
+        if source is None:
+            return None
+        allowed = np.array([u.source == source for u in self.units], dtype=bool)
+        if not allowed.any():
+            raise ValueError(f"no document named {source!r}")
+        return allowed
+
     def _photo_by_position(self, query: str) -> int | None:
         """The caption a question points at by position ("第二张照片", "the last photo"), if any."""
         pos = photo_position(query)
@@ -134,10 +147,12 @@ class Retriever:
             pos = len(captions) - 1
         return captions[pos] if 0 <= pos < len(captions) else None
 
-    def search(self, question: str, k: int, config: RetrievalConfig) -> SearchResult:
+    def search(self, question: str, k: int, config: RetrievalConfig, *, source: str | None = None) -> SearchResult:
         question = check_question(question)
         k = check_k(k)
         ix = self.index
+        # One file of a collection: only its passages are candidates (the keyword statistics stay the collection's).
+        allowed = self._allowed(source)
         timings: dict[str, float] = {}
         t = time.perf_counter()
         query = normalize_query(question)
@@ -160,16 +175,26 @@ class Retriever:
             lex_terms, wl = self._bridge().translate(query), config.bridge_weight
             groups = self._bridge().groups(query)
         lex = ix.lexical.scores(lex_terms) if lex_terms else np.zeros(n, dtype=np.float32)
+        if allowed is not None:
+            lex = np.where(allowed, lex, 0.0).astype(np.float32)
         timings["lexical"] = time.perf_counter() - t
 
         t = time.perf_counter()
         n_cand = min(n, max(config.candidates, k))
-        hits = ix.dense.search(qvec, n_cand)
+        if allowed is None:
+            hits = ix.dense.search(qvec, n_cand)
+        else:  # exact, over the file's own passages
+            ids = np.flatnonzero(allowed)
+            scores = ix.dense.reconstruct(ids) @ qvec
+            best = _top_indices(scores, min(n_cand, len(ids)))
+            hits = Hits(ids[best], scores[best])
         timings["dense"] = time.perf_counter() - t
 
         t = time.perf_counter()
         cand = list(dict.fromkeys([int(i) for i in hits.ids] + [int(i) for i in _top_indices(lex, n_cand) if lex[i] > 0]))
         photo = self._photo_by_position(query) if config.mode == "hybrid" else None
+        if photo is not None and allowed is not None and not allowed[photo]:
+            photo = None
         if photo is not None and photo not in cand:
             cand.append(photo)
         if config.mode == "bm25":
@@ -224,12 +249,13 @@ class Retriever:
         timings["fusion"] = time.perf_counter() - t
         return SearchResult(query, terms, passages, top, fused[order], sims, signals, timings)
 
-    def ask(self, question: str, k: int, config: RetrievalConfig) -> Answer:
+    def ask(self, question: str, k: int, config: RetrievalConfig, *, source: str | None = None) -> Answer:
         if notfound.no_question(check_question(question)) and check_k(k):
             # Markup, punctuation or symbols only: nothing to look up, nothing to quote.
+            self._allowed(source)  # an unknown file is still an error
             return Answer(question=question.strip(), found=False, text="", passages=[], confidence=0.0,
                           evidence=-1.0, off_topic=True)
-        result = self.search(question, k, config)
+        result = self.search(question, k, config, source=source)
         t = time.perf_counter()
         top = result.fused[0] if len(result.fused) else 1.0
         cands = [

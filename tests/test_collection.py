@@ -232,6 +232,18 @@ def test_cli_ask_index_and_eval_on_a_folder(folder, fake_cli, tmp_path, capsys):
     assert "nope.pdf" in capsys.readouterr().err
 
 
+def test_a_question_can_be_restricted_to_one_file(folder, settings):
+    c = load_index(folder, encoder=HashEncoder(), settings=settings)
+    everywhere = c.ask(BRIDGE, 5)
+    assert {p.source for p in everywhere.passages} != {"plan.docx"}
+    only = c.ask(BRIDGE, 5, source="plan.docx")
+    assert only.passages and {p.source for p in only.passages} == {"plan.docx"}
+    ids = {u.id for u in c.units if u.source == "plan.docx"}
+    assert {p.id for p in only.passages} <= ids  # the library's own passage ids
+    with pytest.raises(ValueError, match="no document named 'nope.pdf'"):
+        c.ask(BRIDGE, 5, source="nope.pdf")
+
+
 # -- the chat ----------------------------------------------------------------------------
 
 

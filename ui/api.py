@@ -14,10 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import threading
-from collections import OrderedDict
 from functools import partial
-from pathlib import Path
 from typing import Any, Callable, Literal
 
 import anyio
@@ -29,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from qa import MAX_QUESTION_CHARS, answer_in_context, load_index
+from qa import MAX_QUESTION_CHARS, answer_in_context
 from ui.chat import K, clean_question, previous_answer, previous_question
 
 log = logging.getLogger(__name__)
@@ -39,7 +36,6 @@ MAX_K = 50  # what `Library.ask` accepts; it raises beyond
 # As many answers at once as the chat's queue allows (`demo.queue(default_concurrency_limit=4)`):
 # answering is CPU work, and more threads than that only slow every answer down.
 CONCURRENT_ANSWERS = 4
-KEEP_ONE_DOCUMENT_INDEXES = 4  # indexes of single documents kept for restricted questions
 
 
 class Message(BaseModel):
@@ -217,99 +213,35 @@ class JSONErrorRoute(APIRoute):
         return route
 
 
-class OneDocument:
-    """Indexes of single documents of a collection, for questions restricted to one of them.
+class OneFile:
+    """The library asked about one of its files only (`qa.Library.ask` with ``source``)."""
 
-    The library answers from all its documents at once; a question restricted to one is
-    asked of an index of that file alone, which answers exactly as ``docqa serve --doc FILE``
-    would (its own keyword statistics and not-found decision, not the collection's). They
-    are built with the library's encoder and settings on first use (cached on disk like any
-    index; the first question about a large file waits for its passages to be encoded) and
-    the last `KEEP_ONE_DOCUMENT_INDEXES` are kept in memory.
+    def __init__(self, index, name: str) -> None:
+        self.index, self.name = index, name
+
+    def ask(self, question: str, k: int = 5):
+        return self.index.ask(question, k, source=self.name)
+
+
+def _library_for(index, name: str | None):
+    """What to ask: the library, or one of its files.
+
+    Raises:
+        HTTPException: 422 when no indexed document has that name.
     """
-
-    def __init__(self, index, *, keep: int = KEEP_ONE_DOCUMENT_INDEXES) -> None:
-        self.index = index
-        self.keep = keep
-        self._cache: OrderedDict[Path, tuple[tuple[int, int], Any]] = OrderedDict()
-        self._lock = threading.Lock()  # guards the cache
-        self._build = threading.Lock()  # one build at a time: encoding is CPU work
-
-    def library(self, name: str):
-        """The index to ask for document `name` (the library itself when it holds only that one).
-
-        Raises:
-            HTTPException: 422 when no indexed document has that name, or when it cannot be
-                answered alone.
-        """
-        names = [d.name for d in self.index.documents]
-        if name not in names:
-            listed = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
-            raise HTTPException(422, f"document: unknown document {name!r}; indexed: {listed}")
-        if len(names) == 1:
-            return self.index
-        path = self._path(name)
-        if path is None:
-            raise HTTPException(422, f"document: {name!r} cannot be found on disk to be answered from alone")
-        st = path.stat()
-        stamp = (st.st_size, st.st_mtime_ns)
-        with self._lock:
-            hit = self._cache.get(path)
-            if hit is not None and hit[0] == stamp:
-                self._cache.move_to_end(path)
-                return hit[1]
-        with self._build:
-            with self._lock:
-                hit = self._cache.get(path)
-            if hit is None or hit[0] != stamp:
-                if hit is not None:
-                    hit[1].refresh()  # re-reads only this file
-                    library = hit[1]
-                else:
-                    library = load_index(path, encoder=self.index.encoder, settings=self.index.settings)
-                if [u.text for u in library.units] != [u.text for u in self.index.units if u.source == name]:
-                    # A file changed since the library was refreshed, or a name this class
-                    # resolved to the wrong file: never answer from other passages than the listed ones.
-                    raise HTTPException(422, f"document: {name!r} changed since it was indexed; try again shortly")
-                hit = (stamp, library)
-            with self._lock:
-                self._cache[path] = hit
-                self._cache.move_to_end(path)
-                while len(self._cache) > self.keep:
-                    self._cache.popitem(last=False)
-            return hit[1]
-
-    def _path(self, name: str) -> Path | None:
-        """The file a document name stands for, among the library's paths (as `qa.Library` names them).
-
-        A file given directly is named by its file name; a file found in a folder by its path
-        inside the folder, or, when two folders hold the same name, with the folder's own
-        name in front. `library` checks that the file found holds the passages listed under
-        the name, so a wrong guess here is refused, never answered from.
-        """
-        if ".." in Path(name).parts or Path(name).is_absolute():
-            return None  # not a name the library gives (it lists paths inside its folders)
-        for root in self.index.paths:
-            root = Path(root)
-            if root.is_dir():
-                candidates = [root / name]
-                if name.startswith(root.name + "/"):
-                    candidates.append(root.parent / name)
-            else:
-                candidates = [root] if name in (root.name, f"{root.parent.name}/{root.name}") else []
-            for c in candidates:
-                if c.is_file():
-                    return c
-        return None
+    if name is None:
+        return index
+    names = [d.name for d in index.documents]
+    if name not in names:
+        listed = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        raise HTTPException(422, f"document: unknown document {name!r}; indexed: {listed}")
+    return index if len(names) == 1 else OneFile(index, name)
 
 
-def _cited(answer: dict, name: str | None, ids: dict[int, int]) -> dict:
-    """Passages name their file (a library of one file leaves ``source`` empty) and carry the library's ids."""
+def _cited(answer: dict, name: str | None) -> dict:
+    """Passages name their file (a library of one file leaves ``source`` empty)."""
     for p in answer["passages"]:
         p["source"] = p["source"] or name or ""
-        p["id"] = ids.get(p["paragraph"], p["id"])
-    if answer.get("passage_id") is not None:
-        answer["passage_id"] = ids.get(answer["passage_id"], answer["passage_id"])
     return answer
 
 
@@ -323,7 +255,6 @@ def api_router(index) -> APIRouter:
         An `APIRouter` with ``POST /api/ask`` and ``GET /api/documents``.
     """
     router = APIRouter(prefix="/api", tags=["docqa"], route_class=JSONErrorRoute, responses={500: _ERRORS[500]})
-    one_document = OneDocument(index)
     limiter: list[anyio.CapacityLimiter] = []  # made in the event loop, on first use
 
     async def in_pool(fn: Callable, *args) -> Any:
@@ -340,18 +271,14 @@ def api_router(index) -> APIRouter:
             raise HTTPException(413 if len(body.question) > MAX_QUESTION_CHARS else 422, f"question: {exc}") from None
         history = [m.model_dump() for m in body.history or []]
         names = [d.name for d in index.documents]
-        if body.document is not None:
-            library = one_document.library(body.document)
-            ids = {} if library is index else {u.paragraph: u.id for u in index.units if u.source == body.document}
-        else:
-            library, ids = index, {}
+        library = _library_for(index, body.document)
         try:
             found, combined = answer_in_context(
                 library, question, previous_question(history), previous_answer=previous_answer(history), k=body.k
             )
         except ValueError as exc:  # the library's own check of the question or k
             raise HTTPException(422, str(exc)) from None
-        reply = _cited(found.to_dict(), body.document or (names[0] if len(names) == 1 else None), ids)
+        reply = _cited(found.to_dict(), body.document or (names[0] if len(names) == 1 else None))
         reply["question"] = question
         reply["combined_question"] = combined
         reply["reading"] = combined  # how a follow-up was understood (the chat's "理解为：…")
