@@ -11,6 +11,7 @@ _EXPORTS = {
     "Passage": "qa.answer",
     "ask": "qa.api",
     "load_index": "qa.api",
+    "warm_up": "qa.api",
     "Library": "qa.library",
     "DocumentInfo": "qa.library",
     "BuildReport": "qa.library",

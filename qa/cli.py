@@ -216,16 +216,7 @@ def cmd_serve(args) -> int:
         )
     settings = _settings(args)  # a bad settings file stops here, before gradio or the model loads
     print("docqa: loading the index (the first start builds it; later starts use the cache)", file=sys.stderr)
-    # The models load while the index loads and the UI is built and launched. Started after
-    # gradio's import, not before: both are Python under one GIL, and the import alone is ~2 s
-    # (measured: medians of 3 starts 5.05-5.23 s this way, 5.31-5.36 s started before it).
-    import threading
-
-    from qa.api import warm_up
-
-    from ui.app import serve
-
-    threading.Thread(target=warm_up, args=(settings,), name="docqa-warm-up", daemon=True).start()
+    from ui.app import serve  # serve() starts loading the models while the index loads
 
     serve(args.doc, host=args.host, port=args.port, progress=_progress_bar(), upload=args.upload, settings=settings)
     return EXIT_OK

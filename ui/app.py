@@ -242,10 +242,11 @@ def build_app(index=None, *, uploads: Path | None = None) -> gr.Blocks:
     return demo
 
 
-def _warm_reader() -> None:
-    from qa import reader_error, shared_reader
+def _warm_up(settings) -> None:
+    from qa import reader_error, warm_up
 
-    if shared_reader() is None:
+    warm_up(settings)
+    if settings.retrieval.reader and reader_error():
         print(f"docqa: warning: {reader_error()}; answering with the sentence only", flush=True)
 
 
@@ -273,6 +274,11 @@ def serve(
     from ui.uploads import upload_folder
 
     settings = settings or Settings()
+    # The encoder, jieba and the reader load while the index loads and the UI is built and
+    # launched. Started after gradio's import (this module's), not before: both are Python
+    # under one GIL, and the import alone is ~2 s (medians of 3 starts 5.05-5.23 s this way,
+    # 5.31-5.36 s started before it).
+    threading.Thread(target=_warm_up, args=(settings,), name="docqa-warm-up", daemon=True).start()
     uploads = None
     if upload:
         uploads = upload_folder(settings.home, doc)
@@ -289,8 +295,6 @@ def serve(
         print(f"docqa: warning: skipped {name}: {why}", flush=True)
     if uploads is not None:
         print(f"docqa: uploads are kept in {uploads}", flush=True)
-    if index.settings.retrieval.reader:  # the reader's weights load while the server starts (once per process)
-        threading.Thread(target=_warm_reader, name="docqa-reader", daemon=True).start()
     demo = build_app(index, uploads=uploads)
     demo.launch(
         server_name=host, server_port=port, show_error=False, css=CSS, footer_links=["api"],
