@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from embeddings import Encoder, Hits
+from embeddings import Encoder
 from qa import calibration, notfound
 from qa.answer import Answer, Passage, SentenceCandidates, quote_end, rank_sentences
 from qa.fusion import fuse
@@ -124,18 +124,15 @@ class Retriever:
         j, offset, _ = windows[pick]
         return ReaderRead(j, offset, span, tuple(windows), tuple(spans), tuple(focus), spans[best].margin)
 
-    def _allowed(self, source: str | None) -> np.ndarray | None:
-        """Which passages belong to file `source` (None: every passage).
+    def _check_source(self, source: str | None) -> str | None:
+        """`source` itself, once a passage is known to come from a file of that name (None: every file).
 
         Raises:
             ValueError: no passage comes from a file of that name.
         """
-        if source is None:
-            return None
-        allowed = np.array([u.source == source for u in self.units], dtype=bool)
-        if not allowed.any():
+        if source is not None and not any(u.source == source for u in self.units):
             raise ValueError(f"no document named {source!r}")
-        return allowed
+        return source
 
     def _photo_by_position(self, query: str) -> int | None:
         """The caption a question points at by position ("第二张照片", "the last photo"), if any."""
@@ -152,7 +149,7 @@ class Retriever:
         k = check_k(k)
         ix = self.index
         # One file of a collection: only its passages are candidates (the keyword statistics stay the collection's).
-        allowed = self._allowed(source)
+        source = self._check_source(source)
         timings: dict[str, float] = {}
         t = time.perf_counter()
         query = normalize_query(question)
@@ -174,26 +171,18 @@ class Retriever:
         else:  # a non-Chinese question on a Chinese document: keywords come through the bridge
             lex_terms, wl = self._bridge().translate(query), config.bridge_weight
             groups = self._bridge().groups(query)
-        lex = ix.lexical.scores(lex_terms) if lex_terms else np.zeros(n, dtype=np.float32)
-        if allowed is not None:
-            lex = np.where(allowed, lex, 0.0).astype(np.float32)
+        keyword = ix.keyword(lex_terms, max(config.candidates, k), source=source)
         timings["lexical"] = time.perf_counter() - t
 
         t = time.perf_counter()
         n_cand = min(n, max(config.candidates, k))
-        if allowed is None:
-            hits = ix.dense.search(qvec, n_cand)
-        else:  # exact, over the file's own passages
-            ids = np.flatnonzero(allowed)
-            scores = ix.dense.reconstruct(ids) @ qvec
-            best = _top_indices(scores, min(n_cand, len(ids)))
-            hits = Hits(ids[best], scores[best])
+        hits = ix.dense_top(qvec, n_cand, source=source)
         timings["dense"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        cand = list(dict.fromkeys([int(i) for i in hits.ids] + [int(i) for i in _top_indices(lex, n_cand) if lex[i] > 0]))
+        cand = list(dict.fromkeys([int(i) for i in hits.ids] + keyword.top(n_cand)))
         photo = self._photo_by_position(query) if config.mode == "hybrid" else None
-        if photo is not None and allowed is not None and not allowed[photo]:
+        if photo is not None and source is not None and self.units[photo].source != source:
             photo = None
         if photo is not None and photo not in cand:
             cand.append(photo)
@@ -202,16 +191,13 @@ class Retriever:
         dense_p = dict(zip((int(i) for i in hits.ids), (float(s) for s in hits.scores)))
         missing = [i for i in cand if i not in dense_p]
         if missing:  # keyword-only candidates still need their dense score
-            for i, s in zip(missing, ix.dense.reconstruct(missing) @ qvec):
+            for i, s in zip(missing, ix.passage_vectors(missing) @ qvec):
                 dense_p[i] = float(s)
-        sims: dict[int, np.ndarray] = {}
-        for i in cand:
-            lo, hi = int(ix.offsets[i]), int(ix.offsets[i + 1])
-            sims[i] = ix.sentence_vectors[lo:hi] @ qvec if hi > lo else np.zeros(0, dtype=np.float32)
+        sims = {i: m @ qvec if len(m) else np.zeros(0, dtype=np.float32) for i, m in ix.sentence_matrix(cand).items()}
         dp = np.array([dense_p.get(i, 0.0) for i in cand], dtype=np.float32)
         ds = np.array([float(sims[i].max()) if len(sims[i]) else dp[j] for j, i in enumerate(cand)], dtype=np.float32)
         dense_c = (dp + config.sentence_weight * ds) / (1.0 + config.sentence_weight)
-        lx = np.array([lex[i] for i in cand], dtype=np.float32)
+        lx = keyword.of(cand)
         fused = fuse(dense_c, lx, wl, config)
         if photo is not None:  # "第一张配图": that caption, whatever the words say
             fused = np.minimum(fused, 0.999)
@@ -252,7 +238,7 @@ class Retriever:
     def ask(self, question: str, k: int, config: RetrievalConfig, *, source: str | None = None) -> Answer:
         if notfound.no_question(check_question(question)) and check_k(k):
             # Markup, punctuation or symbols only: nothing to look up, nothing to quote.
-            self._allowed(source)  # an unknown file is still an error
+            self._check_source(source)  # an unknown file is still an error
             return Answer(question=question.strip(), found=False, text="", passages=[], confidence=0.0,
                           evidence=-1.0, off_topic=True)
         result = self.search(question, k, config, source=source)
@@ -363,12 +349,3 @@ def _quoted(question: str, result: SearchResult, passage: Passage, text: str, st
         end=start + len(text) if start >= 0 else -1, matched_terms=[], evidence=notfound.QUOTED_EVIDENCE,
         signals=signals, timings=dict(result.timings),
     )
-
-
-def _top_indices(scores: np.ndarray, n: int) -> np.ndarray:
-    """Indices of the `n` highest scores, best first, without sorting them all."""
-    if len(scores) > n:
-        idx = np.argpartition(-scores, n)[:n]
-    else:
-        idx = np.arange(len(scores))
-    return idx[np.argsort(-scores[idx], kind="stable")]

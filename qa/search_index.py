@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from embeddings import Encoder, IndexFileError, VectorIndex
+from embeddings import Encoder, Hits, IndexFileError, VectorIndex
 from qa import store
 from qa.corpus import Unit, content_hash
 from qa.lexical import TOKENIZER_VERSION, LexicalIndex
@@ -58,6 +58,24 @@ def texts_and_keys(units: Sequence[Unit], *, section_context: bool) -> tuple[lis
     sents = [fold_script(s.text) for u in units for s in u.sentences]
     keys = [content_hash(f"m\n{t}") for t in texts] + [content_hash(f"s\n{t}") for t in sents]
     return texts, sents, keys
+
+
+class KeywordHits:
+    """One question's BM25 scores: the best passages, and any passage's score."""
+
+    def __init__(self, scores: np.ndarray) -> None:
+        self._scores = scores
+
+    def top(self, n: int) -> list[int]:
+        """The `n` best-scoring passages with a score above 0, best first (ties in reading order)."""
+        s = self._scores
+        idx = np.argpartition(-s, n)[:n] if len(s) > n else np.arange(len(s))
+        idx = idx[np.argsort(-s[idx], kind="stable")]
+        return [int(i) for i in idx if s[i] > 0]
+
+    def of(self, ids: Sequence[int]) -> np.ndarray:
+        """The scores of these passages, in the order given."""
+        return np.array([self._scores[i] for i in ids], dtype=np.float32)
 
 
 class SearchIndex:
@@ -135,6 +153,32 @@ class SearchIndex:
         timings["faiss"] = time.perf_counter() - t0
         index = cls(units, dense, vectors[len(texts) :], lexical, keys, section_context=section_context)
         return index, len(missing), timings
+
+    # -- what retrieval asks of an index (the Milvus store answers the same questions) -----
+
+    def keyword(self, terms: list[str], n: int, *, source: str | None = None) -> KeywordHits:
+        """The `n` best passages by BM25 for `terms` (only those with a score), and every passage's score on demand."""
+        scores = self.lexical.scores(terms) if terms else np.zeros(len(self.units), dtype=np.float32)
+        if source is not None:
+            scores = np.where([u.source == source for u in self.units], scores, 0.0).astype(np.float32)
+        return KeywordHits(scores)
+
+    def dense_top(self, qvec: np.ndarray, n: int, *, source: str | None = None) -> Hits:
+        """The `n` nearest passages to `qvec`; exact over one file's passages when `source` names it."""
+        if source is None:
+            return self.dense.search(qvec, n)
+        ids = np.flatnonzero([u.source == source for u in self.units])
+        scores = self.dense.reconstruct(ids) @ qvec
+        best = np.argsort(-scores, kind="stable")[: min(n, len(ids))]
+        return Hits(ids[best], scores[best])
+
+    def passage_vectors(self, ids: Sequence[int]) -> np.ndarray:
+        """The passage vectors of some rows, in the order given."""
+        return self.dense.reconstruct(list(ids))
+
+    def sentence_matrix(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """Each passage's sentence vectors (one row a sentence, in reading order)."""
+        return {int(i): self.sentence_vectors[int(self.offsets[i]) : int(self.offsets[i + 1])] for i in ids}
 
     def vectors_by_key(self) -> dict[str, np.ndarray]:
         """Content hash -> vector for everything this index embedded."""
