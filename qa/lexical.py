@@ -61,6 +61,20 @@ def coverage(terms: Sequence[str], text: str) -> float:
     return sum(len(t) for t in terms if t in low) / total
 
 
+def term_id(word: str) -> int:
+    """A word's dimension in a sparse keyword vector: 32 bits of its BLAKE2b hash (2^32-1 is reserved by Milvus)."""
+    return int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=4).digest(), "little") % (2**32 - 1)
+
+
+def query_vector(terms: Sequence[str]) -> dict[int, float]:
+    """A question's sparse vector, {term_id(word): count}: its inner product with a passage's
+    `LexicalIndex.sparse_vectors` row is that passage's BM25 score (an unknown word matches nothing)."""
+    out: dict[int, float] = {}
+    for t in terms:
+        out[term_id(t)] = out.get(term_id(t), 0.0) + 1.0
+    return out
+
+
 class LexicalIndex:
     """BM25 over a list of texts; scores for every text at once."""
 
@@ -95,6 +109,26 @@ class LexicalIndex:
         if not known:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
+
+    def sparse_vectors(self) -> list[dict[int, float]]:
+        """Each text's {term_id(word): BM25 weight of that word in it}, so that a question's
+        `query_vector` scores it by inner product exactly as `scores` does (measured: within
+        1e-5 on every passage of the public dev sets, docs/milvus.md). A text without words
+        gets its placeholder word, so no vector is empty."""
+        import scipy.sparse as sp
+
+        scores = self._bm25.scores
+        n_docs = int(scores["num_docs"])
+        n_vocab = len(scores["indptr"]) - 1
+        words = {i: w for w, i in self._bm25.vocab_dict.items()}
+        matrix = sp.csc_matrix((scores["data"], scores["indices"], scores["indptr"]), shape=(n_docs, n_vocab)).tocsr()
+        dims = np.array([term_id(str(words[j])) for j in range(n_vocab)], dtype=np.int64)
+        out = []
+        for i in range(n_docs):
+            lo, hi = matrix.indptr[i], matrix.indptr[i + 1]
+            row = {int(d): float(v) for d, v in zip(dims[matrix.indices[lo:hi]], matrix.data[lo:hi]) if v > 0}
+            out.append(row or {term_id("\u2205"): 1e-6})
+        return out
 
     def save(self, directory: str | Path) -> None:
         self._bm25.save(str(directory), allow_pickle=False, show_progress=False)

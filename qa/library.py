@@ -433,6 +433,220 @@ def open_library(
     """A loaded `Library` of `paths` (see `qa.load_index`, which picks the encoder and settings)."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
+    from qa.milvus_store import parse_store
+
+    spec = parse_store(settings.store)
+    if spec.is_milvus:
+        library = MilvusLibrary(list(paths), encoder=encoder, settings=settings, spec=spec)
+        library.refresh(progress=progress, rebuild=rebuild)
+        return library
+    if not paths:
+        raise ValueError("paths is empty: give a folder or one or more files")
     library = Library(list(paths), encoder=encoder, settings=settings)
     library.refresh(progress=progress, rebuild=rebuild)
     return library
+
+
+class MilvusLibrary(Library):
+    """A library whose index lives in Milvus (`qa.milvus_store`): built from files, or read as stored.
+
+    With `paths`, ``refresh()`` brings the stored library up to date with those files (only
+    new text is encoded; a new version is written and the alias moved). Without `paths` it
+    answers from what the store holds, reading no file and encoding nothing: a second server
+    pointed at the same store. Either way answers are searched in Milvus, and a newer
+    version written by another process is picked up within ``ALIAS_CHECK_S`` seconds.
+    """
+
+    def __init__(self, paths: Sequence[str | Path], *, encoder, settings: Settings, spec) -> None:
+        self.paths = [Path(p).expanduser() for p in paths]
+        self.encoder = encoder
+        self.settings = settings
+        self.spec = spec
+        self.store_uri = spec.uri
+        self.root = None
+        self._single_file = len(self.paths) == 1 and not self.paths[0].is_dir()
+        self._entries = []
+        self._state = None
+        self.build_report = None
+        self.version_dir = None
+        self.collection: str | None = None  # the version answered from
+        self._checked = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def location(self) -> str:
+        return f"{self.spec.uri} (library {self.spec.collection!r}, version {self.collection})"
+
+    def _build_settings(self) -> dict:
+        from qa.lexical import TOKENIZER_VERSION
+
+        return {"max_passage_chars": self.settings.max_passage_chars, "passage_vectors": PASSAGE_VECTORS,
+                "section_context": self.settings.retrieval.section_context, "tokenizer": TOKENIZER_VERSION}
+
+    def refresh(self, *, progress: Progress | None = None, rebuild: bool = False) -> BuildReport:
+        """Update the stored library from the files (with `paths`), or open what the store holds (without).
+
+        Raises:
+            qa.milvus_store.StoreError: the store is unreachable, empty, or built with another encoder.
+            FileNotFoundError, ValueError: as for `Library.refresh`.
+        """
+        from qa import milvus_store as ms
+
+        with self._lock:
+            t0 = time.perf_counter()
+            conn = ms.connect(self.spec)
+            if not self.paths:
+                if rebuild:
+                    raise ValueError("--rebuild needs the documents: give the files or folders to build from")
+                report = self._open_stored(conn, t0)
+            else:
+                lock = None
+                if self.spec.kind == "lite":  # one builder at a time on this machine
+                    from filelock import FileLock
+
+                    lock = FileLock(self.spec.target + ".docqa-build.lock", timeout=600)
+                    lock.acquire()
+                try:
+                    report = self._update(conn, t0, progress=progress, rebuild=rebuild)
+                finally:
+                    if lock is not None:
+                        lock.release()
+            self._checked = time.monotonic()
+            return report
+
+    def _open_stored(self, conn, t0: float, stored=None) -> BuildReport:
+        from qa import milvus_store as ms
+
+        stored = stored or ms.current(conn, self.spec.collection)
+        if stored is None:
+            raise ms.StoreError(
+                f"{self.spec.uri}: holds no library {self.spec.collection!r} yet; "
+                f"build it with: docqa index --store {self.spec.uri} PATH"
+            )
+        ms.check_encoder(self.spec, stored.manifest, self.encoder)
+        built, want = stored.manifest.get("build") or {}, self._build_settings()
+        if built.get("tokenizer") != want["tokenizer"] or built.get("passage_vectors") != want["passage_vectors"]:
+            raise ms.StoreError(
+                f"{self.spec.uri}: library {self.spec.collection!r} was built by another docqa version "
+                f"({built}); rebuild it with docqa index --store {self.spec.uri} --rebuild PATH"
+            )
+        document, index, files = ms.open_version(conn, stored, self.encoder)
+        self._single_file = not stored.manifest.get("cites_files", True)
+        self._entries = _entries_from_rows(files, document.units)
+        self._install(document, index, stored.collection)
+        report = BuildReport(document.path, False, "cached", len(index), 0, 0, {"read": time.perf_counter() - t0})
+        self.build_report = report
+        return report
+
+    def _install(self, document, index, collection: str) -> None:
+        self._state = (document, index, Retriever(index, self.encoder))
+        self.collection = collection
+
+    def _update(self, conn, t0: float, *, progress, rebuild: bool) -> BuildReport:
+        from qa import milvus_store as ms
+
+        files = discover(self.paths)
+        try:
+            stored = ms.current(conn, self.spec.collection)
+        except ms.StoreError as exc:
+            if not rebuild:
+                raise
+            log.warning("%s", exc)
+            stored = None
+        want = self._build_settings()
+        if stored is not None and not rebuild:
+            ms.check_encoder(self.spec, stored.manifest, self.encoder)
+        same = stored is not None and not rebuild and (stored.manifest.get("build") or {}) == want
+        cache: dict[str, FileEntry] = {}
+        stored_units: list[Unit] = []
+        if same:
+            stored_units, _ = ms.read_units(conn, stored.collection)
+            cache = {e.path: e for e in _entries_from_rows(stored.manifest.get("files") or [], stored_units)}
+        for e in self._entries if not rebuild else []:
+            cache.setdefault(e.path, e)
+        entries = [_entry(name, path, cache.get(str(path)), self.settings.max_passage_chars)[0] for name, path in files]
+        good = [e for e in entries if not e.error]
+        if not good:
+            why = "; ".join(e.error for e in entries) or "no .txt/.md/.docx/.pdf/.html files found"
+            raise ValueError(f"no readable document in {', '.join(str(p) for p in self.paths)}: {why}")
+        document = _combine(self.paths, good, cite_files=not self._single_file)
+        t_read = time.perf_counter() - t0
+        stored_doc = (stored.manifest.get("document") or {}) if stored is not None else {}
+        if same and stored_doc.get("sha256") == document.sha256 and len(stored_units) == len(document.units):
+            index = ms.MilvusIndex(conn, stored.collection, document.units, stored.manifest.get("vocabulary") or [],
+                                   section_context=want["section_context"], dim=self.encoder.dim)
+            self._entries = entries
+            self._install(document, index, stored.collection)
+            self.build_report = BuildReport(document.path, False, "cached", len(index), 0, 0, {"read": t_read})
+            return self.build_report
+        reason = ("rebuild requested" if rebuild else "no library in the store yet" if stored is None
+                  else "the documents changed" if same else "built with other settings")
+        reuse: dict = {}
+        if stored is not None and (stored.manifest.get("encoder") or {}).get("name") == self.encoder.name:
+            from qa.search_index import texts_and_keys
+
+            wanted = set(texts_and_keys(document.units, section_context=want["section_context"])[2])
+            reuse = ms.stored_sentence_vectors(conn, stored.collection, wanted)
+        index, encoded, seconds = SearchIndex.build(
+            document.units, self.encoder, section_context=want["section_context"], reuse=reuse, progress=progress
+        )
+        t_save = time.perf_counter()
+        manifest = {
+            "format_version": ms.FORMAT_VERSION,
+            "encoder": {"name": self.encoder.name, "dim": self.encoder.dim},
+            "build": want,
+            "document": {"path": document.path, "sha256": document.sha256, "title": document.title},
+            "repairs": [r.__dict__ for r in document.repairs],
+            "files": [{**{k: v for k, v in e.to_row().items() if k != "units"}, "passages": len(e.units)} for e in entries],
+            "cites_files": not self._single_file,
+            "counts": {"passages": len(index), "sentences": int(index.sentence_vectors.shape[0])},
+            "vocabulary": index.lexical.vocabulary(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        collection = ms.write_version(conn, self.spec.collection, index, manifest, progress=progress)
+        seconds = dict(seconds, read=t_read, save=time.perf_counter() - t_save)
+        stored_index = ms.MilvusIndex(conn, collection, document.units, manifest["vocabulary"],
+                                      section_context=want["section_context"], dim=self.encoder.dim)
+        self._entries = entries
+        self._install(document, stored_index, collection)
+        n_sent = int(index.sentence_vectors.shape[0])
+        self.build_report = BuildReport(document.path, True, reason, len(index), n_sent, encoded, seconds)
+        log.info("library %s in %s: %d files, %s", self.spec.collection, self.spec.uri, len(entries), reason)
+        return self.build_report
+
+    def _follow(self) -> None:
+        """Answer from a newer version if another process wrote one (checked every ``ALIAS_CHECK_S`` seconds)."""
+        from qa import milvus_store as ms
+
+        if time.monotonic() - self._checked < ms.ALIAS_CHECK_S:
+            return
+        with self._lock:
+            if time.monotonic() - self._checked < ms.ALIAS_CHECK_S:
+                return
+            self._checked = time.monotonic()
+            try:
+                stored = ms.current(ms.connect(self.spec), self.spec.collection)
+                if stored is not None and stored.collection != self.collection:
+                    self._open_stored(ms.connect(self.spec), time.perf_counter(), stored)
+            except ms.StoreError as exc:  # keep answering from the version in hand
+                log.warning("%s", exc)
+
+    def ask(self, question: str, k: int = 5, *, config: RetrievalConfig | None = None, source: str | None = None) -> Answer:
+        self._follow()
+        return super().ask(question, k, config=config, source=source)
+
+    def search(self, question: str, k: int = 5, *, config: RetrievalConfig | None = None) -> SearchResult:
+        self._follow()
+        return super().search(question, k, config=config)
+
+
+def _entries_from_rows(rows: list[dict], units: Sequence[Unit]) -> list[FileEntry]:
+    """File entries from a stored manifest's file rows, each with its share of the stored passages (in order)."""
+    entries, at = [], 0
+    for row in rows:
+        n = int(row.get("passages", 0)) if not row.get("error") else 0
+        base = FileEntry.from_row({**row, "units": []})
+        own = tuple(replace(u, id=j, source=base.name, paragraph=0) for j, u in enumerate(units[at : at + n], start=1))
+        entries.append(replace(base, units=own))
+        at += n
+    return entries

@@ -181,3 +181,6 @@ class Settings:
     encoder: str = field(default_factory=lambda: os.environ.get("DOCQA_ENCODER") or _default_encoder())
     max_passage_chars: int = 1200
     retrieval: RetrievalConfig = field(default_factory=_default_retrieval)
+    # Where indexes live: "faiss" (a folder under `home`), "milvus:PATH.db" (Milvus Lite) or
+    # "milvus://HOST:PORT" (a Milvus server); see `qa.milvus_store`. Default $DOCQA_STORE, else faiss.
+    store: str = field(default_factory=lambda: os.environ.get("DOCQA_STORE") or "faiss")

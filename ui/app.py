@@ -280,6 +280,11 @@ def serve(
     # 5.31-5.36 s started before it).
     threading.Thread(target=_warm_up, args=(settings,), name="docqa-warm-up", daemon=True).start()
     uploads = None
+    if upload and doc is None:
+        from qa import parse_store
+
+        if parse_store(settings.store).is_milvus:  # the stored library would be rebuilt from the bundled document
+            raise ValueError(f"--upload with the store {settings.store} needs --doc: the documents its library is built from")
     if upload:
         uploads = upload_folder(settings.home, doc)
         uploads.mkdir(parents=True, exist_ok=True)
