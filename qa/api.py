@@ -56,6 +56,27 @@ def load_index(
     return open_library(path, encoder=encoder, settings=settings, progress=progress, rebuild=rebuild)
 
 
+def load_set(
+    path: str | Path | Sequence[str | Path] | None = None, *, encoder=None, settings: Settings | None = None,
+    progress: Progress | None = None,
+) -> Library:
+    """`load_index` for evaluation: always from the files (the bundled document when omitted),
+    and in a Milvus store in a library of their own (named from the paths), so evaluating
+    several sets never replaces the store's ``docqa`` library or each other."""
+    from dataclasses import replace
+
+    from qa.milvus_store import library_collection, parse_store
+
+    settings = settings or Settings()
+    path = BUNDLED_DOCUMENT if path is None else path
+    spec = parse_store(settings.store)
+    if spec.is_milvus:
+        paths = [path] if isinstance(path, (str, Path)) else list(path)
+        base = spec.uri.partition("?")[0]
+        settings = replace(settings, store=f"{base}?collection={library_collection(paths)}")
+    return load_index(path, encoder=encoder, settings=settings, progress=progress)
+
+
 def ask(question: str, k: int = 5) -> Answer:
     """Answer a question from the bundled document (its index is built once and cached).
 

@@ -255,7 +255,7 @@ def squad_only(args) -> bool:
 def cmd_eval(args) -> int:
     from pathlib import Path
 
-    from qa.api import load_index
+    from qa.api import load_set
     from qa.settings import PROJECT_ROOT
     from qa.evaluation import (
         RANKING_ONLY, RETRIEVERS, check_gates, evaluate, format_reliability, format_table, format_tags, is_squad_file,
@@ -293,7 +293,7 @@ def cmd_eval(args) -> int:
     if squad:
         index = None
     else:
-        index = load_index(args.doc, settings=settings, progress=_progress_bar())
+        index = load_set(args.doc, settings=settings, progress=_progress_bar())
         questions = resolve_files(index, questions)  # questions may name their file ("file": "a.pdf")
     common = dict(index=index, settings=settings, progress=_progress_bar(), **options)
     if args.calibrate:

@@ -132,7 +132,7 @@ def evaluate_conversations(
             own); by default the bundled document, or the SQuAD file's articles of `split`.
         progress: ``progress(done, total)`` after each conversation.
     """
-    from qa.api import load_index
+    from qa.api import load_set
     from qa.conversation import answer_follow_up
     from qa.settings import Settings
 
@@ -147,13 +147,13 @@ def evaluate_conversations(
             if index_for is not None:
                 libraries[key] = index_for(document, conv_split)
             elif document == "bundled":
-                libraries[key] = load_index(settings=settings, encoder=encoder)
+                libraries[key] = load_set(settings=settings, encoder=encoder)
             else:
                 source = Path(document)
                 if not source.is_absolute():
                     source = next((b / source for b in (path.parent, ROOT) if (b / source).exists()), ROOT / source)
                 layout = lay_out_squad(source, home=settings.home, split=conv_split)
-                libraries[key] = load_index(layout.folder, settings=settings, encoder=encoder)
+                libraries[key] = load_set(layout.folder, settings=settings, encoder=encoder)
         return libraries[key]
 
     report = ConversationReport(source=str(path), split=split)

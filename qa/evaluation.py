@@ -502,9 +502,9 @@ def evaluate(
         )
         dropped, source = dict(layout.dropped), str(layout.folder)
         if index is None:
-            from qa.api import load_index
+            from qa.api import load_set
 
-            index = load_index(layout.folder, encoder=encoder, settings=settings, progress=progress)
+            index = load_set(layout.folder, encoder=encoder, settings=settings, progress=progress)
         questions, split = resolve_files(index, layout.questions), None
     elif articles is not None or make_unanswerable or dataset is not None:
         raise ValueError("articles, make_unanswerable and dataset apply to a SQuAD-format .json file only")
@@ -518,9 +518,9 @@ def evaluate(
     if not qs:
         raise ValueError("questions: none to evaluate (check the file and --split)")
     if index is None:
-        from qa.api import load_index
+        from qa.api import load_set
 
-        index = load_index(encoder=encoder, settings=settings, progress=progress)
+        index = load_set(encoder=encoder, settings=settings, progress=progress)
     base = config or index.settings.retrieval
     records: dict[str, list[Record]] = {}
     summary, by_type, by_tag, curves, reliable = {}, {}, {}, {}, {}

@@ -296,3 +296,33 @@ def test_a_file_held_by_another_program_is_one_line_error(tmp_path, monkeypatch,
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(
+    "questions, options",
+    [
+        (ROOT / "seeds" / "questions.jsonl", {"split": "dev"}),  # the bundled document
+        (ROOT / "seeds" / "public" / "drcd" / "DRCD_dev.json", {"split": "dev", "articles": 12}),  # real articles, traditional
+    ],
+    ids=["bundled", "drcd-sample"],
+)
+def test_real_model_answers_the_same_from_both_stores(questions, options, tmp_path, real_encoder):
+    """The product path (hybrid + reader, the real encoder): every question ranked and answered alike."""
+    from qa import evaluate
+
+    lite = f"milvus:{tmp_path / 'eval.db'}"
+    home = tmp_path / "home"  # one home: both stores read the same laid-out articles
+    runs = {}
+    try:
+        for store in ("faiss", lite):
+            runs[store] = evaluate(questions, retrievers=["reader"], encoder=real_encoder,
+                                   settings=Settings(home=home, store=store), **options)
+    finally:
+        ms.disconnect(ms.parse_store(lite))
+    a, b = runs["faiss"], runs[lite]
+    assert a.questions == b.questions and a.questions >= 40
+    assert abs(a.summary["reader"]["hit@1"] - b.summary["reader"]["hit@1"]) <= 0.01
+    same = [(ra.ranked, ra.found, ra.text, ra.short) == (rb.ranked, rb.found, rb.text, rb.short)
+            for ra, rb in zip(a.records["reader"], b.records["reader"])]
+    assert all(same), f"{same.count(False)} of {len(same)} questions answered differently"
