@@ -236,16 +236,19 @@ class Connection:
                         "stop that process, or use a Milvus server (milvus://HOST:PORT) for several"
                     )
                 time.sleep(0.2)
-            return self._client(pymilvus, uri, token="")
+            # Lite's gRPC server accepts a ping only every 5 minutes without calls; pymilvus pings every
+            # 10 s, and after a quiet minute the server says GOAWAY (too_many_pings) on stderr.
+            return self._client(pymilvus, uri, token="", grpc_options={
+                "grpc.keepalive_time_ms": 300_000, "grpc.keepalive_permit_without_calls": 0})
         token = os.environ.get("DOCQA_MILVUS_TOKEN", "")
         user, password = os.environ.get("DOCQA_MILVUS_USER", ""), os.environ.get("DOCQA_MILVUS_PASSWORD", "")
         if not token and user:
             token = f"{user}:{password}"
         return self._client(pymilvus, self.spec.target, token=token)
 
-    def _client(self, pymilvus, uri: str, *, token: str):
+    def _client(self, pymilvus, uri: str, *, token: str, **options):
         try:
-            client = pymilvus.MilvusClient(uri=uri, token=token, timeout=10)
+            client = pymilvus.MilvusClient(uri=uri, token=token, timeout=10, **options)
             client.list_collections()
         except Exception as exc:
             text = _why(exc)

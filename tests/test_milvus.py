@@ -249,7 +249,7 @@ def test_wrong_credentials_are_one_line_error(tmp_path, monkeypatch, capsys, fak
     import pymilvus
 
     class Refusing:
-        def __init__(self, uri, token="", timeout=None):
+        def __init__(self, uri, token="", timeout=None, **options):
             assert token == "alice:wrong"  # from the environment, not the command line
 
         def list_collections(self):

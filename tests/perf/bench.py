@@ -178,14 +178,14 @@ def _close_all(clients) -> None:
 STARTS = 5
 
 
-def _start_server(home: Path, port: int):
-    """`docqa serve` on `port`; (process, seconds to its first answer or None)."""
+def _start_server(home: Path, port: int, *, store: str | None = None):
+    """`docqa serve` on `port` (with ``--store store`` if given); (process, seconds to its first answer or None)."""
     import json as _json
     import urllib.request
 
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        _cli() + ["serve", "--port", str(port)],
+        _cli() + ["serve", "--port", str(port)] + (["--store", store] if store else []),
         env=_env(home),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -266,6 +266,148 @@ def bench_server(work: Path, *, requests_per_client: int, questions: list[str]) 
         result["peak_rss_mib"] = round(_rss_mib("VmHWM", proc.pid))
     finally:
         _stop(proc)
+    return result
+
+
+def _post_ask(port: int, question: str, *, timeout: float = 60) -> dict:
+    import urllib.request
+
+    body = json.dumps({"question": question}).encode("utf-8")
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/ask", data=body, method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+def _stop_gently(proc) -> str:
+    """Ctrl-C first (the server closes, and a Lite store it holds is released by its exit handlers),
+    then SIGTERM, then SIGKILL; says which one stopped it, with the exit code."""
+    for sig, wait in ((signal.SIGINT, 20), (signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(wait)
+            return f"{signal.Signals(sig).name}, exit code {proc.returncode}"
+        except subprocess.TimeoutExpired:
+            continue
+    return f"exit code {proc.poll()}"
+
+
+def _files_under(path: Path) -> int:
+    return sum(1 for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+
+
+def bench_milvus_server(work: Path, *, starts: int, questions: list[str]) -> dict:
+    """Chat servers answering from one Milvus Lite file, each with an empty ``$DOCQA_HOME``.
+
+    The bundled document is indexed into ``library.db`` (`docqa index --store milvus:DB`);
+    then (1) a fresh `docqa serve --store milvus:DB` from start to its first answer, `starts`
+    times, and (2) two servers on two ports at once (the first opens the file, the second
+    goes through the first's Lite server) asked the same questions through ``POST /api/ask``.
+    """
+    if not _has_serve():
+        return {"skipped": "n/a (no server: `docqa serve` does not exist)"}
+    try:
+        import milvus_lite  # noqa: F401
+        import pymilvus  # noqa: F401
+    except ImportError:
+        return {"skipped": "n/a (pymilvus / milvus-lite are not installed)"}
+    base = work / "milvus-serve"
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(parents=True)
+    db = base / "library.db"
+    store = f"milvus:{db}"
+    sidecar = Path(str(db) + ".docqa-server.json")
+    from qa.settings import BUNDLED_DOCUMENT
+
+    # With a Milvus store and no path, `docqa index` opens what the store holds: name the document.
+    s, _, rc, out = _run_child(_cli() + ["index", "--store", store, "--json", str(BUNDLED_DOCUMENT)], _env(base / "index-home"))
+    result: dict = {"store": "milvus:<tmp>/library.db", "index": {"seconds": round(s, 2), "ok": rc == 0}}
+    if rc != 0:
+        return {**result, "error": f"docqa index --store exited with {rc}"}
+    try:
+        rep = _last_json(out)
+        result["index"].update({k: rep[k] for k in ("passages", "encoded") if k in rep})
+    except ValueError:
+        pass
+    result["index"]["db_mib"] = round(_dir_mib(db), 1)
+
+    # (1) A fresh server, no local cache: start to first answer.
+    runs: list[float] = []
+    stops: list[str] = []
+    left: list[int] = []
+    for i in range(starts):
+        home = base / f"fresh-home-{i}"
+        home.mkdir()
+        proc, ready = _start_server(home, _free_port(), store=store)
+        stops.append(_stop_gently(proc))
+        left.append(_files_under(home))
+        if ready is None:
+            result["fresh"] = {"error": f"server {i + 1} did not answer within 90 s", "stops": stops}
+            break
+        runs.append(ready)
+    else:
+        result["fresh"] = {
+            "runs_s": [round(x, 2) for x in runs],
+            "median_s": round(statistics.median(runs), 2),
+            "stopped_by": stops,
+            "files_left_in_home": left,  # 0: nothing cached locally
+            "sidecar_left": sidecar.exists(),
+        }
+
+    # (2) Two servers on one file.
+    procs = []
+    two: dict = {"questions": len(questions)}
+    try:
+        homes = [base / "two-home-a", base / "two-home-b"]
+        ports = [_free_port(), _free_port()]
+        while ports[1] == ports[0]:
+            ports[1] = _free_port()
+        for home, port in zip(homes, ports):
+            home.mkdir()
+            proc, ready = _start_server(home, port, store=store)
+            procs.append(proc)
+            two.setdefault("ready_s", []).append(None if ready is None else round(ready, 2))
+            if ready is None:
+                raise RuntimeError(f"server on port {port} did not answer within 90 s (exit code {proc.poll()})")
+        try:
+            holder = int(json.loads(sidecar.read_text(encoding="utf-8"))["pid"])
+            two["holder"] = "first" if holder == procs[0].pid else "second" if holder == procs[1].pid else f"pid {holder}"
+        except (OSError, ValueError, KeyError):
+            two["holder"] = None
+        latencies: list[list[float]] = [[], []]
+        answers: list[list[dict]] = [[], []]
+        errors = [0, 0]
+        for q in questions:
+            for k, port in enumerate(ports):
+                t = time.perf_counter()
+                try:
+                    a = _post_ask(port, q)
+                except Exception:
+                    errors[k] += 1
+                    a = {"error": True}
+                latencies[k].append(time.perf_counter() - t)
+                answers[k].append(a)
+        ok = [sum(1 for a in answers[k] if "found" in a) for k in (0, 1)]
+        same = sum(1 for a, b in zip(*answers) if "found" in a and a == b)
+        two.update({
+            "answered": ok,  # per server: questions answered (HTTP 200 with an answer)
+            "errors": errors,
+            "found": [sum(1 for a in answers[k] if a.get("found")) for k in (0, 1)],
+            "identical": same,  # questions whose whole JSON answer (text, passages, scores) is the same from both
+            "all_identical": same == len(questions),
+            "same_answer_text": sum(1 for a, b in zip(*answers) if "found" in a and a.get("answer") == b.get("answer")),
+            "latency_ms": [_ms(latencies[0]), _ms(latencies[1])],
+        })
+        two["rss_mib"] = [round(_rss_mib("VmRSS", p.pid)) for p in procs]
+    except Exception as exc:
+        two["error"] = f"{exc.__class__.__name__}: {exc}"
+    finally:
+        two["stopped_by"] = [_stop_gently(p) for p in reversed(procs)][::-1]  # the second first, then the holder
+        two["sidecar_left"] = sidecar.exists()
+    result["two_servers"] = two
     return result
 
 
@@ -716,6 +858,7 @@ def scale_child(spec: dict) -> dict:
     search_stages: dict[str, list[float]] = {}
     search_ms: list[float] = []
     ask_ms: list[float] = []
+    store_ms: list[float] = []
     n_pipeline = len(qtexts) if n <= 200_000 else min(len(qtexts), 60)
     for q in qtexts[:n_pipeline]:
         t = time.perf_counter()
@@ -727,12 +870,190 @@ def scale_child(spec: dict) -> dict:
                 search_stages.setdefault(k, []).append(v)
         search_ms.append(sum(v for k, v in timings.items() if k not in ("encode", "answer")))
         ask_ms.append(wall - timings.get("encode", 0.0))
+        store_ms.append(wall - timings.get("encode", 0.0) - timings.get("reader", 0.0))
+    res["pipeline_queries"] = len(ask_ms)
     res["pipeline_ms"] = _ms(search_ms)  # `Retriever.search`, its stages but the encoder
     res["pipeline_stages_ms"] = {k: _ms(v) for k, v in search_stages.items()}
     res["ask_pipeline_ms"] = _ms(ask_ms)  # the whole `ask`, wall clock, less the encoder
+    res["ask_without_models_ms"] = _ms(store_ms)  # the same, less the reader too: what the index and the code cost
     res["rss_mib"] = round(_rss_mib())  # serving state: the auto index, sentence vectors, BM25, the passages
     res["peak_rss_mib"] = round(_rss_mib("VmHWM"))
+    if spec.get("milvus"):
+        # The same SearchIndex (vectors, passages, BM25 weights) written into Milvus Lite; the
+        # FAISS figures above are already taken, so a Milvus failure only costs its own entry.
+        try:
+            res["milvus"] = milvus_write(spec, index, truth, qvecs, terms)
+        except Exception as exc:
+            log.exception("Milvus Lite at %d passages failed", n)
+            res["milvus"] = {"error": f"{exc.__class__.__name__}: {exc}"[:800]}
     return res
+
+
+# -- scale: the Milvus Lite store on the same index -----------------------------------
+
+
+def _recall(hits, truth) -> float:
+    return round(float(np.mean([len(set(map(int, h)) & set(map(int, t))) / max(1, len(t)) for h, t in zip(hits, truth)])), 4)
+
+
+def milvus_write(spec: dict, index, truth: np.ndarray, qvecs: np.ndarray, terms: list[list[str]]) -> dict:
+    """Write the scale run's `SearchIndex` into a new Milvus Lite ``.db`` (`milvus_store.write_version`).
+
+    Build = insert (passages, sentences, manifest), flush, load, then the first dense and
+    keyword search. The `.db` is closed again (released) so that a fresh process can open it
+    (`milvus_child`); the exact top 10 of every query is saved beside it for recall.
+    """
+    from qa import milvus_store as ms
+
+    n = spec["n"]
+    work = Path(spec["work"])
+    db = work / f"milvus-{n}.db"
+    shutil.rmtree(db, ignore_errors=True)
+    store = f"milvus:{db}"
+    mspec = ms.parse_store(store)
+    dim = int(qvecs.shape[1])
+    out: dict = {"store": store, "rows": {"passages": len(index.units), "sentences": int(index.sentence_vectors.shape[0])}}
+    # The FAISS index the product uses at this size, against the same exact top 10.
+    out["faiss_recall_at_10"] = _recall([index.dense_top(q, 10).ids for q in qvecs], truth)
+    t0 = time.perf_counter()
+    conn = ms.connect(mspec)
+    out["connect_s"] = round(time.perf_counter() - t0, 2)
+    marks: dict[str, float] = {}
+
+    def progress(stage, done, total):
+        marks[stage] = time.perf_counter()
+
+    vocabulary = index.lexical.vocabulary()
+    manifest = {
+        "format_version": ms.FORMAT_VERSION,
+        "encoder": {"name": "lookup", "dim": dim},
+        "build": {"section_context": index.section_context},
+        "document": {"path": "", "sha256": "", "title": ""},
+        "repairs": [],
+        "files": [],
+        "cites_files": False,
+        "counts": {"passages": len(index.units), "sentences": int(index.sentence_vectors.shape[0])},
+        "vocabulary": vocabulary,
+    }
+    t0 = time.perf_counter()
+    collection = ms.write_version(conn, mspec.collection, index, manifest, progress=progress)
+    t_written = time.perf_counter()
+    midx = ms.MilvusIndex(conn, collection, index.units, vocabulary, section_context=index.section_context, dim=dim)
+    midx.dense_top(qvecs[0], 10)
+    midx.keyword(terms[0], 50)
+    t_searched = time.perf_counter()
+    t_passages = marks.get("storing passages", t0)
+    t_sentences = marks.get("storing sentences", t_passages)
+    out["stages_s"] = {
+        "sparse_vectors_and_insert_passages": round(t_passages - t0, 2),  # BM25 weights as sparse vectors, then the rows
+        "insert_sentences": round(t_sentences - t_passages, 2),
+        "manifest_flush_load_alias": round(t_written - t_sentences, 2),
+        "first_search": round(t_searched - t_written, 2),
+    }
+    out["store_s"] = round(t_searched - t0, 2)
+    ms.disconnect(mspec)  # releases the folder and its lock for the fresh process
+    del midx
+    out["disk_mib"] = round(_dir_mib(db), 1)
+    np.save(work / f"milvus-{n}-truth.npy", truth, allow_pickle=False)
+    return out
+
+
+def milvus_child(spec: dict) -> dict:
+    """Open a written ``.db`` in a fresh process, as a second server would (`ms.current`, `ms.open_version`),
+    and measure its open time, dense recall@10, query latency and the serving process's memory."""
+    res: dict = {"rss_at_start_mib": round(_rss_mib())}
+    t0 = time.perf_counter()
+    from qa import milvus_store as ms
+    from qa.lexical import tokenize
+    from qa.normalize import normalize_query
+    from qa.retrieval import Retriever, check_question
+    from qa.settings import RetrievalConfig
+
+    res["import_s"] = round(time.perf_counter() - t0, 2)
+    res["rss_after_import_mib"] = round(_rss_mib())
+    cache, work = Path(spec["cache"]), Path(spec["work"])
+    qdata = np.load(cache / "queries.npz", allow_pickle=False)
+    n_queries = spec.get("queries") or len(qdata["texts"])
+    qtexts = [str(t) for t in qdata["texts"][:n_queries]]
+    qvecs = qdata["vectors"][:n_queries]
+    truth = np.load(work / f"milvus-{spec['n']}-truth.npy", allow_pickle=False)
+    dim = int(qvecs.shape[1])
+    table = {normalize_query(check_question(q)): v for q, v in zip(qtexts, qvecs)}
+    encoder = _LookupEncoder(table, dim)
+    mspec = ms.parse_store(spec["store"])
+    t0 = time.perf_counter()
+    conn = ms.connect(mspec)
+    t_conn = time.perf_counter()
+    stored = ms.current(conn, mspec.collection)
+    if stored is None:
+        raise RuntimeError(f"{spec['store']} holds no library")
+    _doc, midx, _files = ms.open_version(conn, stored, encoder)
+    t_open = time.perf_counter()
+    config = RetrievalConfig()
+    terms = [tokenize(normalize_query(q)) for q in qtexts]
+    midx.dense_top(qvecs[0], 10)
+    t_dense = time.perf_counter()
+    midx.keyword(terms[0], config.candidates)
+    t_kw = time.perf_counter()
+    res["open_s"] = {
+        "connect": round(t_conn - t0, 2),
+        "manifest_and_passages": round(t_open - t_conn, 2),
+        "first_dense_search": round(t_dense - t_open, 2),
+        "first_keyword_search": round(t_kw - t_dense, 2),
+        "total": round(t_kw - t0, 2),
+    }
+    res["passages"] = len(midx)
+    res["recall_at_10"] = _recall([midx.dense_top(q, 10).ids for q in qvecs], truth)
+    res["dense_query_ms"] = _ms(_time_queries(lambda q: midx.dense_top(q, 50), qvecs))
+    res["keyword_query_ms"] = _ms(_time_queries(lambda tk: midx.keyword(tk, config.candidates).top(config.candidates), terms))
+    retriever = Retriever(midx, encoder)
+    for q in qtexts[:3]:  # first-call costs, as in `scale_child`
+        retriever.ask(q, 5, config)
+    search_stages: dict[str, list[float]] = {}
+    search_ms: list[float] = []
+    ask_ms: list[float] = []
+    store_ms: list[float] = []
+    n_pipeline = spec.get("pipeline_queries") or (len(qtexts) if spec["n"] <= 200_000 else min(len(qtexts), 60))
+    for q in qtexts[:n_pipeline]:  # the questions `scale_child` timed FAISS with
+        t = time.perf_counter()
+        answer = retriever.ask(q, 5, config)
+        wall = time.perf_counter() - t
+        timings = answer.timings
+        for k, v in timings.items():
+            if k not in ("encode", "answer"):
+                search_stages.setdefault(k, []).append(v)
+        search_ms.append(sum(v for k, v in timings.items() if k not in ("encode", "answer")))
+        ask_ms.append(wall - timings.get("encode", 0.0))
+        store_ms.append(wall - timings.get("encode", 0.0) - timings.get("reader", 0.0))
+    res["pipeline_queries"] = len(ask_ms)
+    res["pipeline_ms"] = _ms(search_ms)
+    res["pipeline_stages_ms"] = {k: _ms(v) for k, v in search_stages.items()}
+    res["ask_pipeline_ms"] = _ms(ask_ms)
+    res["ask_without_models_ms"] = _ms(store_ms)
+    # This process serves the .db (Milvus Lite runs in it): the passages' text, Lite's segments and indexes.
+    res["rss_mib"] = round(_rss_mib())
+    res["peak_rss_mib"] = round(_rss_mib("VmHWM"))
+    res["threads"] = threading.active_count()
+    ms.disconnect(mspec)
+    return res
+
+
+def _milvus_installed() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("pymilvus", "milvus_lite"))
+
+
+def _last_json(stdout: str) -> dict:
+    """The last line of a child's stdout that is a JSON object (libraries may print before or after it)."""
+    for line in reversed(stdout.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                continue
+    raise ValueError("no JSON line in the child's output")
 
 
 def _cached_queries(path: Path, texts: list[str]) -> bool:
@@ -747,11 +1068,20 @@ def _cached_queries(path: Path, texts: list[str]) -> bool:
 
 
 def run_scale(
-    work: Path, cache: Path, *, sizes: list[int], real_sizes: set[int], hnsw_sizes: set[int], queries: int | None = None
+    work: Path,
+    cache: Path,
+    *,
+    sizes: list[int],
+    real_sizes: set[int],
+    hnsw_sizes: set[int],
+    queries: int | None = None,
+    milvus_sizes: set[int] = frozenset(),
 ) -> dict:
     """Prepare vectors (real for `real_sizes`, drawn otherwise), then measure each size in its own process.
 
     `queries`: how many of the seed questions each size is timed with (all when None).
+    `milvus_sizes`: sizes also written into Milvus Lite by their scale process, then opened and
+    measured by a fresh one (`milvus_child`), under the size's ``milvus`` key.
     """
     from embeddings import load_encoder
 
@@ -794,6 +1124,7 @@ def run_scale(
             "vectors_path": real_paths.get(n),
             "hnsw": n in hnsw_sizes,
             "queries": queries,
+            "milvus": n in milvus_sizes,
         }
         res = subprocess.run(
             [sys.executable, str(BENCH_FILE), "--scale-child", json.dumps(spec)],
@@ -803,11 +1134,36 @@ def run_scale(
             cwd=PROJECT_ROOT,
         )
         try:
-            out["sizes"][str(n)] = json.loads(res.stdout.strip().splitlines()[-1])
-        except (ValueError, IndexError):
+            out["sizes"][str(n)] = _last_json(res.stdout)
+        except ValueError:
             out["sizes"][str(n)] = {"n": n, "error": res.stderr[-800:]}
         print(f"  scale {n:>9,}: done", file=sys.stderr, flush=True)
+        m = out["sizes"][str(n)].get("milvus")
+        if m and "error" not in m:
+            m["open"] = run_milvus_child(spec, m["store"], work)
+            print(f"  scale {n:>9,}: Milvus Lite done", file=sys.stderr, flush=True)
+        shutil.rmtree(work / f"milvus-{n}.db", ignore_errors=True)
     return out
+
+
+def run_milvus_child(spec: dict, store: str, work: Path, *, timeout: float = 3600) -> dict:
+    """`milvus_child` in a fresh process (its RSS is a serving process's own); an error entry if it fails."""
+    child = dict(spec, store=store)
+    try:
+        res = subprocess.run(
+            [sys.executable, str(BENCH_FILE), "--milvus-child", json.dumps(child)],
+            env=_env(work / "milvus-home"),
+            capture_output=True,
+            text=True,
+            cwd=PROJECT_ROOT,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"the fresh process did not finish within {timeout:.0f} s"}
+    try:
+        return _last_json(res.stdout)
+    except ValueError:
+        return {"error": (res.stderr or f"exit code {res.returncode}")[-800:]}
 
 
 # -- report -----------------------------------------------------------------------
@@ -945,13 +1301,23 @@ def plot(r: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def run(out: Path, *, quick: bool = False) -> dict:
+MILVUS_NOT_AT_1M = (
+    "not run: Milvus Lite is pure Python in the serving process; at 10k and 100k it held about "
+    "4x FAISS's extra memory per passage and its search grew with n, so 1M would need well over "
+    "this machine's memory and hours (docs/benchmarks.md, Milvus Lite beside FAISS)"
+)
+
+
+def run(out: Path, *, quick: bool = False, milvus: bool = True) -> dict:
     """Run every section and write ``bench.json``, ``bench.png`` and ``bench.md`` into `out`.
 
     Args:
         out: output folder (created).
         quick: fewer repetitions and questions, and only a 200-passage (real) and a 10k-passage
-            (drawn) scale run, no 100k/1M (under 2 minutes on 2 cores).
+            (drawn) scale run, no 100k/1M.
+        milvus: also measure the Milvus Lite store (``milvus_server``; and the scale sizes
+            10k, and 100k without `quick`, on the same index as FAISS). Skipped, with a note,
+            when pymilvus or milvus-lite is not installed.
 
     Returns:
         The results, as written to ``bench.json``.
@@ -984,6 +1350,8 @@ def run(out: Path, *, quick: bool = False) -> dict:
     try:
         step("cold", lambda: bench_cold(work, repeats=3 if quick else 5))
         step("server", lambda: bench_server(work, requests_per_client=3 if quick else 10, questions=_questions()))
+        if milvus:
+            step("milvus_server", lambda: bench_milvus_server(work, starts=3 if quick else STARTS, questions=_questions()[: 20 if quick else 60]))
         encoder = load_encoder()
         step("build", lambda: bench_build(work, encoder))
         step("public_build", lambda: bench_public_build(work, encoder, articles=50 if quick else 200))
@@ -998,10 +1366,25 @@ def run(out: Path, *, quick: bool = False) -> dict:
             # 1k and 10k passages are encoded for real (10k takes ~13 minutes on 2 cores the
             # first time; the vectors are cached in OUT/cache/); 100k and 1M are drawn.
             sizes, real, hnsw, n_queries = [1000, 10_000, 100_000, 1_000_000], {1000, 10_000}, {100_000}, None
-        step(
-            "scale",
-            lambda: run_scale(work, cache, sizes=sizes, real_sizes=real, hnsw_sizes=hnsw, queries=n_queries),
-        )
+        milvus_sizes: set[int] = set()
+        milvus_note: dict[str, str] = {}
+        if milvus:
+            if _milvus_installed():
+                milvus_sizes = {10_000} if quick else {10_000, 100_000}
+                for n in sizes:
+                    if n not in milvus_sizes:
+                        milvus_note[str(n)] = MILVUS_NOT_AT_1M if n >= 1_000_000 else (
+                            "not run (--quick: 10k only)" if quick and n > 10_000 else "not run (10k and 100k only)")
+            else:
+                milvus_note = {str(n): "not run (pymilvus / milvus-lite are not installed)" for n in sizes}
+
+        def scale():
+            r = run_scale(work, cache, sizes=sizes, real_sizes=real, hnsw_sizes=hnsw, queries=n_queries, milvus_sizes=milvus_sizes)
+            if milvus_note:
+                r["milvus_not_run"] = milvus_note
+            return r
+
+        step("scale", scale)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["machine"]["load_avg_end"] = round(os.getloadavg()[0], 2)
@@ -1019,12 +1402,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python tests/perf/bench.py", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default="bench-results")
+    parser.add_argument("--no-milvus", action="store_true", help="leave out the Milvus Lite measurements")
     parser.add_argument("--scale-child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--milvus-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.scale_child:
-        print(json.dumps(scale_child(json.loads(args.scale_child))))
+        print(json.dumps(scale_child(json.loads(args.scale_child))), flush=True)
         return 0
-    run(Path(args.out), quick=args.quick)
+    if args.milvus_child:
+        spec = json.loads(args.milvus_child)
+        try:
+            result = milvus_child(spec)
+        except Exception as exc:  # reported, not raised: the parent records it beside the FAISS figures
+            log.exception("Milvus Lite child failed")
+            result = {"error": f"{exc.__class__.__name__}: {exc}"[:800]}
+        print(json.dumps(result), flush=True)
+        return 0
+    run(Path(args.out), quick=args.quick, milvus=not args.no_milvus)
     return 0
 
 
