@@ -152,6 +152,10 @@ def _pymilvus(spec: StoreSpec):
         import pymilvus
     except ImportError:
         raise StoreError(f"{spec.uri}: the Milvus store needs pymilvus and milvus-lite: {INSTALL_HINT}") from None
+    # pymilvus prints every failed call to stderr with a traceback, through handlers of its own;
+    # docqa reports each failure once, as a StoreError line that carries its reason.
+    for name in ("pymilvus", "pymilvus.milvus_client"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     return pymilvus
 
 
@@ -169,6 +173,7 @@ class Connection:
         self.spec = spec
         self._lock = threading.RLock()
         self._lite = None  # (server, db) when this process serves the .db folder
+        self._loaded: set[str] = set()  # collections loaded, loaded again after a takeover
         self.client = self._open()
 
     # Lite ----------------------------------------------------------------------------------
@@ -262,6 +267,8 @@ class Connection:
         """``client.<method>(…)``; if the process that served the Lite file exited, take it over and retry once."""
         with self._lock:
             client = self.client
+            if method == "load_collection":
+                self._loaded.add(args[0])
         try:
             return getattr(client, method)(*args, **kwargs)
         except Exception as exc:
@@ -271,6 +278,11 @@ class Connection:
             with self._lock:
                 if self.client is client:
                     self.client = self._open()
+                    for name in sorted(self._loaded):  # a reopened database starts with every collection released
+                        try:
+                            self.client.load_collection(name)
+                        except Exception:
+                            self._loaded.discard(name)  # dropped since: a newer version replaced it
                 client = self.client
             return getattr(client, method)(*args, **kwargs)
 
@@ -624,13 +636,20 @@ class MilvusIndex:
     def __len__(self) -> int:
         return len(self.units)
 
+    def _call(self, method: str, *args, **kwargs):
+        """A search or query; Milvus refusing it is a `StoreError`, one line naming the URI."""
+        try:
+            return self.conn.call(method, *args, **kwargs)
+        except Exception as exc:
+            raise StoreError(f"{self.conn.spec.uri}: search failed ({_why(exc)})") from None
+
     @staticmethod
     def _filter(source: str | None) -> str:
         return "" if source is None else f"source == {json.dumps(source, ensure_ascii=False)}"
 
     def _sparse_search(self, qvec: dict[int, float], n: int, flt: str) -> list[tuple[int, float]]:
-        res = self.conn.call("search", self.collection, data=[qvec], anns_field="sparse", limit=max(1, min(n, 16384)),
-                             filter=flt, output_fields=["id"], search_params={"metric_type": "IP"})[0]
+        res = self._call("search", self.collection, data=[qvec], anns_field="sparse", limit=max(1, min(n, 16384)),
+                         filter=flt, output_fields=["id"], search_params={"metric_type": "IP"})[0]
         return [(int(h["id"]), float(h["distance"])) for h in res]
 
     def keyword(self, terms: list[str], n: int, *, source: str | None = None) -> MilvusKeywordHits:
@@ -645,9 +664,9 @@ class MilvusIndex:
         if n <= 0:
             return Hits(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
         params = self._search_params if source is None else {"metric_type": "IP"}
-        res = self.conn.call("search", self.collection, data=[np.asarray(qvec, dtype=np.float32).tolist()],
-                             anns_field="vector", limit=min(n, 16384), filter=self._filter(source),
-                             output_fields=["id"], search_params=params)[0]
+        res = self._call("search", self.collection, data=[np.asarray(qvec, dtype=np.float32).tolist()],
+                         anns_field="vector", limit=min(n, 16384), filter=self._filter(source),
+                         output_fields=["id"], search_params=params)[0]
         return Hits(np.array([int(h["id"]) for h in res], dtype=np.int64),
                     np.array([float(h["distance"]) for h in res], dtype=np.float32))
 
@@ -655,7 +674,7 @@ class MilvusIndex:
         ids = [int(i) for i in ids]
         if not ids:
             return np.zeros((0, self.dim), dtype=np.float32)
-        rows = self.conn.call("query", self.collection, filter=f"id in {ids}", output_fields=["id", "vector"])
+        rows = self._call("query", self.collection, filter=f"id in {ids}", output_fields=["id", "vector"])
         by_id = {int(r["id"]): r["vector"] for r in rows}
         return np.asarray([by_id[i] for i in ids], dtype=np.float32).reshape(len(ids), self.dim)
 
@@ -664,8 +683,8 @@ class MilvusIndex:
         out = {i: np.zeros((0, self.dim), dtype=np.float32) for i in ids}
         if not ids:
             return out
-        rows = self.conn.call("query", f"{self.collection}__s", filter=f"passage in {ids}",
-                              output_fields=["id", "passage", "vector"], limit=16384)
+        rows = self._call("query", f"{self.collection}__s", filter=f"passage in {ids}",
+                          output_fields=["id", "passage", "vector"], limit=16384)
         groups: dict[int, list] = {}
         for r in sorted(rows, key=lambda r: r["id"]):
             groups.setdefault(int(r["passage"]), []).append(r["vector"])

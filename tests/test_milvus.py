@@ -168,6 +168,7 @@ def test_an_interrupted_build_leaves_the_previous_version_answering(tmp_path, fo
     with pytest.raises(ms.StoreError, match="could not write library 'docqa'.*disk full"):
         load_index(folder, encoder=enc, settings=_store(tmp_path, lite))
     monkeypatch.setattr(ms.Connection, "call", real_call)
+
     after = load_index(encoder=HashEncoder(), settings=_store(tmp_path / "reader", lite))
     _same(after.ask("地铁三号线全长多少公里？"), before)
     assert conn is ms.connect(ms.parse_store(lite))
@@ -326,3 +327,37 @@ def test_real_model_answers_the_same_from_both_stores(questions, options, tmp_pa
     same = [(ra.ranked, ra.found, ra.text, ra.short) == (rb.ranked, rb.found, rb.text, rb.short)
             for ra, rb in zip(a.records["reader"], b.records["reader"])]
     assert all(same), f"{same.count(False)} of {len(same)} questions answered differently"
+
+
+def test_a_process_takes_the_file_over_when_the_one_serving_it_exits(tmp_path, folder, lite):
+    code = textwrap.dedent(
+        f"""
+        import time
+        from qa import Settings, load_index
+        from tests.fakes import HashEncoder
+        load_index({str(folder)!r}, encoder=HashEncoder(), settings=Settings(home={str(tmp_path / 'h1')!r}, store={lite!r}))
+        print("serving", flush=True)
+        time.sleep(120)
+        """
+    )
+    env = {**os.environ, "DOCQA_READER": "off", "HF_HUB_OFFLINE": "1"}
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    try:
+        assert holder.stdout.readline().strip() == "serving"
+        lib = load_index(encoder=HashEncoder(), settings=_store(tmp_path / "h2", lite))  # through the holder's server
+        want = lib.ask("地铁三号线全长多少公里？")
+        assert "38公里" in want.passages[0].text
+    finally:
+        holder.kill()
+        holder.wait()
+    _same(lib.ask("地铁三号线全长多少公里？"), want)  # the holder is gone: this process opened the file itself
+
+
+def test_milvus_refusing_a_search_is_one_line_error(tmp_path, folder, lite, capfd):
+    lib = load_index(folder, encoder=HashEncoder(), settings=_store(tmp_path, lite))
+    ms.connect(ms.parse_store(lite)).call("release_collection", lib.collection)  # behind docqa's back
+    with pytest.raises(ms.StoreError) as err:
+        lib.ask("地铁三号线全长多少公里？")
+    msg = str(err.value)
+    assert msg.startswith(f"{lite}: search failed") and "released" in msg and "\n" not in msg
+    assert "Traceback" not in capfd.readouterr().err  # pymilvus's own error log is silenced

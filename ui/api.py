@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from qa import MAX_QUESTION_CHARS, answer_in_context
+from qa import MAX_QUESTION_CHARS, StoreError, answer_in_context
 from ui.chat import K, clean_question, previous_answer, previous_question
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,7 @@ _ERRORS = {
     413: {"model": ErrorReply, "description": f"The body is over {MAX_BODY_BYTES:,} bytes, or the question is too long."},
     422: {"model": ErrorReply, "description": "Empty question, `k` out of range, unknown field or unknown document."},
     500: {"model": ErrorReply, "description": "An internal error; the details are in the server log."},
+    503: {"model": ErrorReply, "description": "The index's store (a Milvus server) failed or cannot be reached."},
 }
 
 _ANSWER_EXAMPLE = {
@@ -276,6 +277,9 @@ def api_router(index) -> APIRouter:
             found, combined = answer_in_context(
                 library, question, previous_question(history), previous_answer=previous_answer(history), k=body.k
             )
+        except StoreError as exc:  # the index's store (Milvus) failed: the server's trouble, not the question's
+            log.warning("%s", exc)
+            raise HTTPException(503, str(exc)) from None
         except ValueError as exc:  # the library's own check of the question or k
             raise HTTPException(422, str(exc)) from None
         reply = _cited(found.to_dict(), body.document or (names[0] if len(names) == 1 else None))

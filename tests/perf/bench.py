@@ -7,8 +7,12 @@ Sections (each reported in the JSON under its name):
 * ``build``  the bundled document's index: time per stage, throughput, and a one-paragraph edit;
 * ``warm``   `qa.ask` latency over a few hundred questions, split by stage;
 * ``threads`` query-encoding latency under the OpenMP settings worth trying;
+* ``milvus_server`` two `docqa serve --store milvus:DB` answering from one Milvus Lite file
+  (identical answers? latency), and a fresh one, with no local cache, to its first answer;
 * ``scale``  1k/10k/100k/1M passages (200/10k with ``--quick``): build, disk, memory, exact vs
-  approximate search, BM25, and the product's `Retriever.search` and `Retriever.ask` minus the model.
+  approximate search, BM25, and the product's `Retriever.search` and `Retriever.ask` minus the model;
+  at 10k and 100k (10k with ``--quick``) the same index also written into Milvus Lite and
+  measured from a fresh process (``milvus`` under the size). ``--no-milvus`` leaves Milvus out.
 
 Each scale size runs in its own process, so its memory figure is its own. Run it as
 ``docqa bench [--quick] [--out DIR]`` or ``python tests/perf/bench.py [--quick] [--out DIR]``.
@@ -1250,7 +1254,90 @@ def format_table(r: dict) -> str:
                 lines.append(
                     f"| {int(n):,} | (HNSW instead) | | {h['query_ms']['p50']} / {h['query_ms']['p95']} | {h['recall_at_10']} | {h['build_s']} | {h['disk_mib']} | | | | |"
                 )
+    lines.extend(_milvus_lines(r))
     return "\n".join(lines)
+
+
+def _pp(d: dict | None) -> str:
+    """'p50 / p95' of a `_ms` dict."""
+    return f"{d['p50']} / {d['p95']}" if d and "p50" in d else "n/a"
+
+
+def _milvus_lines(r: dict) -> list[str]:
+    """FAISS beside Milvus Lite per scale size, then the two-server check and the fresh server's start."""
+    sc = r.get("scale", {}).get("sizes", {})
+    notes = r.get("scale", {}).get("milvus_not_run", {})
+    ms_srv = r.get("milvus_server")
+    if not any("milvus" in v for v in sc.values()) and not notes and not ms_srv:
+        return []
+    lines = ["", "FAISS beside Milvus Lite, same vectors, passages and BM25 weights (build: dense index + BM25 for "
+             "FAISS; BM25 + `write_version` (insert, flush, load) + first search for Milvus; query: `Retriever.ask` "
+             "less the encoder, and less the reader too; Milvus opened, searched and measured in a fresh process):", "",
+             "| passages | store | build s | passages/s | ask excl. encoder p50/p95 ms | excl. encoder + reader p50/p95 ms | "
+             "recall@10 | RSS MiB | open s (fresh process) | disk MiB |",
+             "| ---: | --- | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: |"]
+    for n, v in sc.items():
+        label = f"{int(n):,}"
+        if "error" in v:
+            lines.append(f"| {label} | FAISS | error: {v['error'][-120:]!r} | | | | | | | |")
+            continue
+        m = v.get("milvus")
+        dense_build = v["flat_build_s"] if v.get("auto_kind") == "flat" else v["ivf"]["build_s"]
+        f_build = round(dense_build + v["bm25_build_s"], 2)
+        f_recall = m.get("faiss_recall_at_10") if m else None
+        if f_recall is None:
+            f_recall = 1.0 if v.get("auto_kind") == "flat" else v["ivf"]["recall_at_10"]
+        f_disk = v["flat_disk_mib"] if v.get("auto_kind") == "flat" else v["ivf"]["disk_mib"]
+        lines.append(
+            f"| {label} | FAISS ({v.get('auto_kind')}) | {f_build} | {round(int(n) / max(f_build, 1e-9)):,} | "
+            f"{_pp(v.get('ask_pipeline_ms'))} | {_pp(v.get('ask_without_models_ms'))} | {f_recall} | "
+            f"{v['rss_mib']} | | {round(f_disk + v['bm25_disk_mib'], 1)} |"
+        )
+        if m is None:
+            lines.append(f"| {label} | Milvus Lite | {notes.get(n, 'not run')} | | | | | | | |")
+            continue
+        o = m.get("open") or {}
+        if "error" in m or "error" in o:
+            lines.append(f"| {label} | Milvus Lite | error: {(m.get('error') or o.get('error'))[-160:]!r} | | | | | | | |")
+            continue
+        m_build = round(v["bm25_build_s"] + m["store_s"], 2)
+        kind = "FLAT" if v.get("auto_kind") == "flat" else "IVF_FLAT"
+        lines.append(
+            f"| {label} | Milvus Lite ({kind}) | {m_build} | {round(int(n) / max(m_build, 1e-9)):,} | "
+            f"{_pp(o.get('ask_pipeline_ms'))} | {_pp(o.get('ask_without_models_ms'))} | {o.get('recall_at_10')} | "
+            f"{o.get('rss_mib')} | {(o.get('open_s') or {}).get('total')} | {m.get('disk_mib')} |"
+        )
+    for n, why in notes.items():
+        if n not in sc:
+            lines.append(f"| {int(n):,} | Milvus Lite | {why} | | | | | | | |")
+    if ms_srv:
+        lines.append("")
+        if "skipped" in ms_srv or "error" in ms_srv:
+            lines.append(f"Milvus Lite servers: {ms_srv.get('skipped') or ms_srv.get('error')}")
+            return lines
+        two = ms_srv.get("two_servers", {})
+        if "error" in two:
+            lines.append(f"- two `docqa serve --store milvus:DB` on one file: error: {two['error']}")
+        else:
+            lat = two.get("latency_ms", [{}, {}])
+            lines.append(
+                f"- two `docqa serve --store milvus:DB` on one Lite file (own empty DOCQA_HOME each; the {two.get('holder')} "
+                f"opened the file, the other went through it): answered {two['answered'][0]} and {two['answered'][1]} of "
+                f"{two['questions']} questions over POST /api/ask; identical answers (whole JSON) "
+                f"{'yes' if two.get('all_identical') else 'no'} ({two['identical']} of {two['questions']}); "
+                f"p50 / p95 {_pp(lat[0])} ms and {_pp(lat[1])} ms; stopped: {', '.join(two.get('stopped_by', []))}"
+            )
+        fr = ms_srv.get("fresh", {})
+        faiss_ready = r.get("server", {}).get("ready_s")
+        if "error" in fr:
+            lines.append(f"- fresh `docqa serve --store milvus:DB`, empty DOCQA_HOME: error: {fr['error']}")
+        elif fr:
+            lines.append(
+                f"- fresh `docqa serve --store milvus:DB`, empty DOCQA_HOME, start to first answer: median of "
+                f"{len(fr['runs_s'])} {fr['median_s']} s ({', '.join(map(str, fr['runs_s']))}); FAISS with its cached "
+                f"local index (server section): {_fmt(faiss_ready, ' s')}; files left in the home: {sum(fr['files_left_in_home'])}"
+            )
+    return lines
 
 
 def plot(r: dict, path: Path) -> None:
