@@ -462,7 +462,8 @@ def write_version(conn: Connection, name: str, index, manifest: dict, *, progres
         StoreError: Milvus refused a write (the previous version still answers).
     """
     pymilvus = _pymilvus(conn.spec)
-    base = f"{name}__{time.strftime('%Y%m%d%H%M%S')}_{uuid.uuid4().hex[:6]}"
+    now = time.time_ns()  # fixed width, so versions sort by when they were written, to the nanosecond
+    base = f"{name}__{time.strftime('%Y%m%d%H%M%S', time.gmtime(now // 10**9))}{now % 10**9:09d}_{uuid.uuid4().hex[:6]}"
     units = index.units
     n = len(units)
     dim = int(index.sentence_vectors.shape[1]) if index.sentence_vectors.size else int(manifest["encoder"]["dim"])
