@@ -610,8 +610,12 @@ class MilvusKeywordHits:
 
     def of(self, ids: Sequence[int]) -> np.ndarray:
         missing = [int(i) for i in ids if int(i) not in self._scores]
-        if missing and self._qvec:
-            self._scores.update(self._index._sparse_search(self._qvec, len(missing), f"id in {missing}"))
+        if missing and self._qvec:  # their stored weights, by primary key, scored here as Milvus would
+            rows = self._index._call("query", self._index.collection, filter=f"id in {missing}",
+                                     output_fields=["id", "sparse"], limit=len(missing))
+            for r in rows:
+                weights = r["sparse"]
+                self._scores[int(r["id"])] = float(sum(w * weights.get(t, 0.0) for t, w in self._qvec.items()))
         return np.array([self._scores.get(int(i), 0.0) for i in ids], dtype=np.float32)
 
 
@@ -684,13 +688,18 @@ class MilvusIndex:
         out = {i: np.zeros((0, self.dim), dtype=np.float32) for i in ids}
         if not ids:
             return out
-        rows = self._call("query", f"{self.collection}__s", filter=f"passage in {ids}",
-                          output_fields=["id", "passage", "vector"], limit=16384)
-        groups: dict[int, list] = {}
-        for r in sorted(rows, key=lambda r: r["id"]):
-            groups.setdefault(int(r["passage"]), []).append(r["vector"])
-        for i, vecs in groups.items():
-            out[i] = np.asarray(vecs, dtype=np.float32)
+        # By primary key (a passage's sentences are rows offsets[i]..offsets[i+1]): a filter on
+        # `passage` is a scan in Lite (37 ms at 30k sentences against 4 ms this way).
+        sids = [j for i in ids for j in range(int(self.offsets[i]), int(self.offsets[i + 1]))]
+        if not sids:
+            return out
+        rows = self._call("query", f"{self.collection}__s", filter=f"id in {sids}",
+                          output_fields=["id", "vector"], limit=min(16384, len(sids)))
+        by_id = {int(r["id"]): r["vector"] for r in rows}
+        for i in ids:
+            lo, hi = int(self.offsets[i]), int(self.offsets[i + 1])
+            if hi > lo:
+                out[i] = np.asarray([by_id[j] for j in range(lo, hi)], dtype=np.float32)
         return out
 
 
