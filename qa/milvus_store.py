@@ -683,23 +683,22 @@ class MilvusIndex:
         by_id = {int(r["id"]): r["vector"] for r in rows}
         return np.asarray([by_id[i] for i in ids], dtype=np.float32).reshape(len(ids), self.dim)
 
-    def sentence_matrix(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+    def sentence_sims(self, ids: Sequence[int], qvec: np.ndarray) -> dict[int, np.ndarray]:
         ids = [int(i) for i in ids]
-        out = {i: np.zeros((0, self.dim), dtype=np.float32) for i in ids}
-        if not ids:
-            return out
-        # By primary key (a passage's sentences are rows offsets[i]..offsets[i+1]): a filter on
-        # `passage` is a scan in Lite (37 ms at 30k sentences against 4 ms this way).
+        out = {i: np.zeros(0, dtype=np.float32) for i in ids}
+        # Scored in Milvus, by primary key (a passage's sentences are rows offsets[i]..offsets[i+1]):
+        # only ids and scores come back, not the vectors (21 -> 17 ms for 80 passages in Lite, whose filters scan every row).
         sids = [j for i in ids for j in range(int(self.offsets[i]), int(self.offsets[i + 1]))]
         if not sids:
             return out
-        rows = self._call("query", f"{self.collection}__s", filter=f"id in {sids}",
-                          output_fields=["id", "vector"], limit=min(16384, len(sids)))
-        by_id = {int(r["id"]): r["vector"] for r in rows}
+        res = self._call("search", f"{self.collection}__s", data=[np.asarray(qvec, dtype=np.float32).tolist()],
+                         anns_field="vector", limit=min(16384, len(sids)), filter=f"id in {sids}",
+                         output_fields=["id"], search_params={"metric_type": "IP"})[0]
+        score = {int(h["id"]): float(h["distance"]) for h in res}
         for i in ids:
             lo, hi = int(self.offsets[i]), int(self.offsets[i + 1])
             if hi > lo:
-                out[i] = np.asarray([by_id[j] for j in range(lo, hi)], dtype=np.float32)
+                out[i] = np.array([score.get(j, 0.0) for j in range(lo, hi)], dtype=np.float32)
         return out
 
 

@@ -193,7 +193,7 @@ class Retriever:
         if missing:  # keyword-only candidates still need their dense score
             for i, s in zip(missing, ix.passage_vectors(missing) @ qvec):
                 dense_p[i] = float(s)
-        sims = {i: m @ qvec if len(m) else np.zeros(0, dtype=np.float32) for i, m in ix.sentence_matrix(cand).items()}
+        sims = ix.sentence_sims(cand, qvec)
         dp = np.array([dense_p.get(i, 0.0) for i in cand], dtype=np.float32)
         ds = np.array([float(sims[i].max()) if len(sims[i]) else dp[j] for j, i in enumerate(cand)], dtype=np.float32)
         dense_c = (dp + config.sentence_weight * ds) / (1.0 + config.sentence_weight)

@@ -176,9 +176,9 @@ class SearchIndex:
         """The passage vectors of some rows, in the order given."""
         return self.dense.reconstruct(list(ids))
 
-    def sentence_matrix(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
-        """Each passage's sentence vectors (one row a sentence, in reading order)."""
-        return {int(i): self.sentence_vectors[int(self.offsets[i]) : int(self.offsets[i + 1])] for i in ids}
+    def sentence_sims(self, ids: Sequence[int], qvec: np.ndarray) -> dict[int, np.ndarray]:
+        """Each passage's sentences' cosine to `qvec`, in reading order."""
+        return {int(i): self.sentence_vectors[int(self.offsets[i]) : int(self.offsets[i + 1])] @ qvec for i in ids}
 
     def vectors_by_key(self) -> dict[str, np.ndarray]:
         """Content hash -> vector for everything this index embedded."""
