@@ -324,7 +324,10 @@ def test_real_model_answers_the_same_from_both_stores(questions, options, tmp_pa
     a, b = runs["faiss"], runs[lite]
     assert a.questions == b.questions and a.questions >= 40
     assert abs(a.summary["reader"]["hit@1"] - b.summary["reader"]["hit@1"]) <= 0.01
-    same = [(ra.ranked, ra.found, ra.text, ra.short) == (rb.ranked, rb.found, rb.text, rb.short)
+    # What a user sees: the decision, the quote, the short answer and the five passages shown.
+    # (Further down a near tie may fall the other way: Milvus sums a sentence's inner product
+    # in another order than numpy, a difference in the seventh digit.)
+    same = [(ra.ranked[:5], ra.found, ra.text, ra.short) == (rb.ranked[:5], rb.found, rb.text, rb.short)
             for ra, rb in zip(a.records["reader"], b.records["reader"])]
     assert all(same), f"{same.count(False)} of {len(same)} questions answered differently"
 
