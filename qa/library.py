@@ -296,16 +296,7 @@ class Library:
         if not rebuild:  # and what is in memory, so an unwritable cache still skips unchanged files
             for e in self._entries:
                 cache.setdefault(e.path, e)
-        entries, read = [], 0
-        for name, path in files:
-            entry, was_read = _entry(name, path, cache.get(str(path)), self.settings.max_passage_chars)
-            entries.append(entry)
-            read += was_read
-        good = [e for e in entries if not e.error]
-        if not good:
-            why = "; ".join(e.error for e in entries) or "no .txt/.md/.docx/.pdf/.html files found"
-            raise ValueError(f"no readable document in {', '.join(str(p) for p in self.paths)}: {why}")
-        document = _combine(self.paths, good, cite_files=not self._single_file)
+        entries, read, document = self._read(files, cache)
         t_read = time.perf_counter() - t0
         ctx = self.settings.retrieval.section_context
         index, reason = None, "rebuild requested" if rebuild else "no index yet"
@@ -344,6 +335,23 @@ class Library:
         self._state = (document, index, Retriever(index, self.encoder))
         self.version_dir, self.build_report = version, report
         return report
+
+    def _read(self, files, cache: dict[str, FileEntry]) -> tuple[list[FileEntry], int, Document]:
+        """Every file's entry (from `cache` when unchanged), how many were read, and the document of the readable ones.
+
+        Raises:
+            ValueError: no file could be read (the message lists why each failed).
+        """
+        entries, read = [], 0
+        for name, path in files:
+            entry, was_read = _entry(name, path, cache.get(str(path)), self.settings.max_passage_chars)
+            entries.append(entry)
+            read += was_read
+        good = [e for e in entries if not e.error]
+        if not good:
+            why = "; ".join(e.error for e in entries) or "no .txt/.md/.docx/.pdf/.html files found"
+            raise ValueError(f"no readable document in {', '.join(str(p) for p in self.paths)}: {why}")
+        return entries, read, _combine(self.paths, good, cite_files=not self._single_file)
 
     def _save(self, index: SearchIndex, entries: list[FileEntry], document: Document, build: dict) -> Path | None:
         tmp = store.new_version_dir(self.root)
@@ -564,12 +572,7 @@ class MilvusLibrary(Library):
             cache = {e.path: e for e in _entries_from_rows(stored.manifest.get("files") or [], stored_units)}
         for e in self._entries if not rebuild else []:
             cache.setdefault(e.path, e)
-        entries = [_entry(name, path, cache.get(str(path)), self.settings.max_passage_chars)[0] for name, path in files]
-        good = [e for e in entries if not e.error]
-        if not good:
-            why = "; ".join(e.error for e in entries) or "no .txt/.md/.docx/.pdf/.html files found"
-            raise ValueError(f"no readable document in {', '.join(str(p) for p in self.paths)}: {why}")
-        document = _combine(self.paths, good, cite_files=not self._single_file)
+        entries, _, document = self._read(files, cache)
         t_read = time.perf_counter() - t0
         stored_doc = (stored.manifest.get("document") or {}) if stored is not None else {}
         if same and stored_doc.get("sha256") == document.sha256 and len(stored_units) == len(document.units):

@@ -54,6 +54,7 @@ import numpy as np
 
 from embeddings import Hits
 from qa.corpus import Document, Repair, Unit
+from qa.store import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +190,7 @@ class Connection:
             pid, port = int(info["pid"]), int(info["port"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        if pid == os.getpid() or not _alive(pid):
+        if pid == os.getpid() or not pid_alive(pid):
             return None
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -316,16 +317,6 @@ def _connection_lost(exc: Exception) -> bool:
     text = f"{exc.__class__.__name__} {exc}".lower()
     return any(w in text for w in ("unavailable", "connection refused", "failed to connect", "socket closed",
                                    "connect failed", "deadline exceeded"))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 _connections: dict[str, Connection] = {}

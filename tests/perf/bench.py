@@ -734,6 +734,33 @@ def _time_queries(fn, queries, repeat: int = 1) -> list[float]:
     return ts
 
 
+def time_pipeline(retriever, qtexts: list[str], config, *, n_pipeline: int) -> dict:
+    """`Retriever.ask` over the first `n_pipeline` questions, as `Library.ask` runs it: its stages
+    but the encoder, the whole ask less the encoder, and that less the reader too."""
+    search_stages: dict[str, list[float]] = {}
+    search_ms: list[float] = []
+    ask_ms: list[float] = []
+    store_ms: list[float] = []
+    for q in qtexts[:n_pipeline]:
+        t = time.perf_counter()
+        answer = retriever.ask(q, 5, config)  # `Retriever.search`, then the answer sentence
+        wall = time.perf_counter() - t
+        timings = answer.timings
+        for k, v in timings.items():
+            if k not in ("encode", "answer"):
+                search_stages.setdefault(k, []).append(v)
+        search_ms.append(sum(v for k, v in timings.items() if k not in ("encode", "answer")))
+        ask_ms.append(wall - timings.get("encode", 0.0))
+        store_ms.append(wall - timings.get("encode", 0.0) - timings.get("reader", 0.0))
+    return {
+        "pipeline_queries": len(ask_ms),
+        "pipeline_ms": _ms(search_ms),  # `Retriever.search`, its stages but the encoder
+        "pipeline_stages_ms": {k: _ms(v) for k, v in search_stages.items()},
+        "ask_pipeline_ms": _ms(ask_ms),  # the whole `ask`, wall clock, less the encoder
+        "ask_without_models_ms": _ms(store_ms),  # the same, less the reader too: what the index and the code cost
+    }
+
+
 def scale_child(spec: dict) -> dict:
     """Measure one corpus size. Runs in a fresh process (see `run_scale`).
 
@@ -859,27 +886,7 @@ def scale_child(spec: dict) -> dict:
     retriever = Retriever(index, _LookupEncoder(table, dim))
     for q in qtexts[:3]:  # first-call costs (jieba's tagger, the not-found document terms) are not per query
         retriever.ask(q, 5, config)
-    search_stages: dict[str, list[float]] = {}
-    search_ms: list[float] = []
-    ask_ms: list[float] = []
-    store_ms: list[float] = []
-    n_pipeline = len(qtexts) if n <= 200_000 else min(len(qtexts), 60)
-    for q in qtexts[:n_pipeline]:
-        t = time.perf_counter()
-        answer = retriever.ask(q, 5, config)  # `Library.ask`: `Retriever.search`, then the answer sentence
-        wall = time.perf_counter() - t
-        timings = answer.timings
-        for k, v in timings.items():
-            if k not in ("encode", "answer"):
-                search_stages.setdefault(k, []).append(v)
-        search_ms.append(sum(v for k, v in timings.items() if k not in ("encode", "answer")))
-        ask_ms.append(wall - timings.get("encode", 0.0))
-        store_ms.append(wall - timings.get("encode", 0.0) - timings.get("reader", 0.0))
-    res["pipeline_queries"] = len(ask_ms)
-    res["pipeline_ms"] = _ms(search_ms)  # `Retriever.search`, its stages but the encoder
-    res["pipeline_stages_ms"] = {k: _ms(v) for k, v in search_stages.items()}
-    res["ask_pipeline_ms"] = _ms(ask_ms)  # the whole `ask`, wall clock, less the encoder
-    res["ask_without_models_ms"] = _ms(store_ms)  # the same, less the reader too: what the index and the code cost
+    res.update(time_pipeline(retriever, qtexts, config, n_pipeline=len(qtexts) if n <= 200_000 else min(len(qtexts), 60)))
     res["rss_mib"] = round(_rss_mib())  # serving state: the auto index, sentence vectors, BM25, the passages
     res["peak_rss_mib"] = round(_rss_mib("VmHWM"))
     if spec.get("milvus"):
@@ -1013,27 +1020,7 @@ def milvus_child(spec: dict) -> dict:
     retriever = Retriever(midx, encoder)
     for q in qtexts[:3]:  # first-call costs, as in `scale_child`
         retriever.ask(q, 5, config)
-    search_stages: dict[str, list[float]] = {}
-    search_ms: list[float] = []
-    ask_ms: list[float] = []
-    store_ms: list[float] = []
-    n_pipeline = spec.get("pipeline_queries") or (len(qtexts) if spec["n"] <= 200_000 else min(len(qtexts), 60))
-    for q in qtexts[:n_pipeline]:  # the questions `scale_child` timed FAISS with
-        t = time.perf_counter()
-        answer = retriever.ask(q, 5, config)
-        wall = time.perf_counter() - t
-        timings = answer.timings
-        for k, v in timings.items():
-            if k not in ("encode", "answer"):
-                search_stages.setdefault(k, []).append(v)
-        search_ms.append(sum(v for k, v in timings.items() if k not in ("encode", "answer")))
-        ask_ms.append(wall - timings.get("encode", 0.0))
-        store_ms.append(wall - timings.get("encode", 0.0) - timings.get("reader", 0.0))
-    res["pipeline_queries"] = len(ask_ms)
-    res["pipeline_ms"] = _ms(search_ms)
-    res["pipeline_stages_ms"] = {k: _ms(v) for k, v in search_stages.items()}
-    res["ask_pipeline_ms"] = _ms(ask_ms)
-    res["ask_without_models_ms"] = _ms(store_ms)
+    res.update(time_pipeline(retriever, qtexts, config, n_pipeline=spec.get("pipeline_queries") or (len(qtexts) if spec["n"] <= 200_000 else min(len(qtexts), 60))))
     # This process serves the .db (Milvus Lite runs in it): the passages' text, Lite's segments and indexes.
     res["rss_mib"] = round(_rss_mib())
     res["peak_rss_mib"] = round(_rss_mib("VmHWM"))
