@@ -102,7 +102,7 @@ def ask(question: str, k: int = 5) -> Answer:
 
 def warm_up(settings: Settings | None = None) -> None:
     """Load what the first answer needs, before it is asked: the encoder (one query encoded),
-    jieba's dictionary and its part-of-speech tagger and, when it is on, the reader. Safe to run in a thread while a
+    jieba's dictionary and, when it is on, the reader. Safe to run in a thread while a
     server starts; each piece is loaded once per process.
     """
     from embeddings import shared_encoder
@@ -112,11 +112,8 @@ def warm_up(settings: Settings | None = None) -> None:
     encoder = shared_encoder(settings.encoder)
     encoder.encode_queries(["预热 warm-up"])
     tokenize("预热")
-    # jieba's part-of-speech tagger and the common-word list the not-found signals use: the
-    # first question paid ~0.3 s for them (its own import of jieba.posseg) when this did not.
-    from qa.notfound import specific_terms
-
-    specific_terms("预热：北京市2019年")
+    # Not jieba's part-of-speech tagger (the first question loads it, ~0.3 s): loaded here it
+    # made the server's first answer no sooner (median of 5 starts 5.14 s against 5.07 s).
     if settings.retrieval.reader:
         from qa.reader import shared_reader
 
