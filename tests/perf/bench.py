@@ -1377,8 +1377,8 @@ def plot(r: dict, path: Path) -> None:
 
 MILVUS_NOT_AT_1M = (
     "not run: extrapolated linearly from 10k and 100k (2 cores, 23 GiB), a fresh process serving 1M from "
-    "Milvus Lite would hold ~15 GiB, the writing process that plus FAISS's 1M index, the write would take "
-    "~9 min and the Milvus calls of one question ~2.5 s (docs/benchmarks.md, Milvus Lite beside FAISS)"
+    "Milvus Lite would hold ~18 GiB, the writing process that plus FAISS's 1M index, the write would take "
+    "~9 min and the Milvus calls of one question ~1 s (docs/benchmarks.md, Milvus Lite beside FAISS)"
 )
 
 
