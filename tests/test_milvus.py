@@ -364,3 +364,20 @@ def test_milvus_refusing_a_search_is_one_line_error(tmp_path, folder, lite, capf
     msg = str(err.value)
     assert msg.startswith(f"{lite}: search failed") and "released" in msg and "\n" not in msg
     assert "Traceback" not in capfd.readouterr().err  # pymilvus's own error log is silenced
+
+
+def test_the_api_answers_a_store_failure_with_503_one_line(tmp_path, folder, lite):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from ui.api import api_router
+
+    lib = load_index(folder, encoder=HashEncoder(), settings=_store(tmp_path, lite))
+    with TestClient(FastAPI(routes=api_router(lib).routes)) as client:
+        ok = client.post("/api/ask", content=json.dumps({"question": "地铁三号线全长多少公里？"}))
+        assert ok.status_code == 200 and ok.json()["passages"]
+        ms.connect(ms.parse_store(lite)).call("release_collection", lib.collection)  # the store fails from here on
+        r = client.post("/api/ask", content=json.dumps({"question": "地铁三号线全长多少公里？"}))
+    assert r.status_code == 503
+    assert set(r.json()) == {"error"}
+    assert r.json()["error"].startswith(f"{lite}: search failed") and "\n" not in r.json()["error"]
