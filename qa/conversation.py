@@ -119,7 +119,9 @@ def _noun_runs(question: str) -> list[str]:
     tagged = _tagged(question)
     runs, run = [], []
     for i, (word, flag) in enumerate(tagged):
-        nounish = flag in _NOUNISH or (flag.startswith("n") and flag != "nx")
+        # A word ending in 于 is a verb with its preposition (位于, 属于, 隶属于, 相当于), whatever
+        # jieba tags it: never part of a name ("潜江市隶属于中国" is about 潜江市).
+        nounish = (flag in _NOUNISH or (flag.startswith("n") and flag != "nx")) and not (len(word) >= 2 and word[-1] in "于於")
         # Before a common noun a verb is part of the name ("发案总量"); before a proper name it
         # is the predicate ("隶属于中国").
         verb_inside = flag.startswith("v") and run and i + 1 < len(tagged) and tagged[i + 1][1] in ("n", "vn", "ng")

@@ -324,3 +324,18 @@ def test_ui_imports_only_qa_gradio_and_the_standard_library():
                 names = [node.module]
             for name in names:
                 assert name.split(".")[0] in allowed, f"{path.name} imports {name}"
+
+
+@pytest.mark.parametrize(
+    "previous, follow_up, reading",
+    [
+        # A word ending in 于/於 is a verb and its preposition, not part of the topic's name,
+        # however jieba tags it (it tags 隶属于 as a noun).
+        ("潛江市隸屬於中國的哪一個省份?", "依照全球氣候分類，它屬於哪一種氣候?", "依照全球氣候分類，潛江市屬於哪一種氣候?"),
+        ("潜江市隶属于中国的哪一个省份？", "它的面积有多大？", "潜江市的面积有多大？"),
+    ],
+)
+def test_a_pronoun_stands_for_the_topic_without_its_predicate(previous, follow_up, reading):
+    from qa.conversation import readings
+
+    assert readings(previous, follow_up)[0] == reading
