@@ -170,10 +170,15 @@ class Library:
     def __init__(self, paths: Sequence[str | Path], *, encoder, settings: Settings) -> None:
         if not paths:
             raise ValueError("paths is empty: give a folder or one or more files")
+        self._start(paths, encoder, settings)
+        self.root = library_root(settings.home, self.paths, encoder.name)
+
+    def _start(self, paths: Sequence[str | Path], encoder, settings: Settings) -> None:
+        """The state every library starts with, before its first `refresh`."""
         self.paths = [Path(p).expanduser() for p in paths]
         self.encoder = encoder
         self.settings = settings
-        self.root = library_root(settings.home, self.paths, encoder.name)
+        self.root: Path | None = None
         # One file named directly: its passages need not name it.
         self._single_file = len(self.paths) == 1 and not self.paths[0].is_dir()
         self._entries: list[FileEntry] = []
@@ -466,20 +471,11 @@ class MilvusLibrary(Library):
     """
 
     def __init__(self, paths: Sequence[str | Path], *, encoder, settings: Settings, spec) -> None:
-        self.paths = [Path(p).expanduser() for p in paths]
-        self.encoder = encoder
-        self.settings = settings
+        self._start(paths, encoder, settings)  # no local cache folder: the store holds the index
         self.spec = spec
         self.store_uri = spec.uri
-        self.root = None
-        self._single_file = len(self.paths) == 1 and not self.paths[0].is_dir()
-        self._entries = []
-        self._state = None
-        self.build_report = None
-        self.version_dir = None
         self.collection: str | None = None  # the version answered from
         self._checked = 0.0
-        self._lock = threading.Lock()
 
     @property
     def location(self) -> str:
