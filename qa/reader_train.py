@@ -287,7 +287,7 @@ def write_manifest(folder: Path, metrics: dict) -> Path:
     """``manifest.json`` for the weights in `folder`: what they are, how they were made, their sha256."""
     import subprocess
 
-    from embeddings.e5_torch import default_weights_path
+    from embeddings.e5_file import default_weights_path
     from qa.reader import FORMAT, _sha256
 
     try:

