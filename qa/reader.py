@@ -150,8 +150,8 @@ class Reader:
             raise ReaderUnavailable(f"{where}: the span head has shape {head_w.shape}, the model wants (2, {model.hidden_size})")
         return cls(model, head_w, head_b, manifest)
 
-    def _logits_packed(self, sequences: list[list[int]]) -> np.ndarray:
-        """The span head's logits for each token of each sequence, (total tokens, 2): each read as if alone."""
+    def _logits(self, sequences: list[list[int]]) -> np.ndarray:
+        """The span head's logits for each token of each sequence, one after the other: (total tokens, 2)."""
         return self.model.hidden(sequences) @ self._head_w + self._head_b
 
     def read(self, question: str, windows: Sequence[str], *, focus: Sequence[tuple[int, int] | None] = ()) -> list[Span]:
@@ -171,7 +171,7 @@ class Reader:
             return []
         rows = [encode_pair(self.tokenizer, question, w, self.max_tokens) for w in windows]
         with self._lock:
-            packed = self._logits_packed([r[0] for r in rows])
+            packed = self._logits([r[0] for r in rows])
         out, at = [], 0
         for i, (r_ids, offset, spans) in enumerate(rows):
             n = len(r_ids)

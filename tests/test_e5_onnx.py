@@ -62,8 +62,8 @@ def test_a_replacement_of_the_wrong_shape_is_refused():
 
 
 @pytest.mark.model
-def test_hidden_states_equal_pytorchs_for_packed_sequences_of_any_length():
-    """Three texts read as one packed row give what PyTorch gives each of them read alone (padded batch)."""
+def test_hidden_states_equal_pytorchs_for_sequences_of_any_length():
+    """Texts read in one call give what PyTorch gives each of them, long and short, in any script."""
     torch = pytest.importorskip("torch")
     from embeddings.e5_torch import E5Model
 
