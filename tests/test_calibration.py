@@ -150,10 +150,23 @@ def test_the_high_cut_off_holds_in_every_set():
             conf.append(0.6)
             right.append(i < 50)
             groups.append(name)
-    assert cal.choose_high(conf, right, groups, target=0.92) == 0.86  # 0.85 would give set b 0.91
+    assert cal.choose_high(conf, right, groups) == 0.86  # 0.85 would give set b 0.91 (182 of 200: shown only 0.88)
     # Pooled, 0.935 from 0.85 down; no answer lies between 0.6 and 0.85, so the lowest cut keeping them is 0.61.
-    assert cal.choose_high(conf, right, ["x"] * len(conf), target=0.92) == 0.61
+    assert cal.choose_high(conf, right, ["x"] * len(conf)) == 0.61
     assert cal.choose_high([0.6] * 50, [True] * 25 + [False] * 25) == 1.0  # nothing reaches it: no high label
+
+
+def test_a_share_right_is_shown_only_with_enough_answers():
+    """90% right is shown by 277 of 300 answers, by 76 of 80, and by no fewer than all of 20."""
+    assert cal.wilson_lower(277, 300) >= 0.9 > cal.wilson_lower(276, 300)
+    assert cal.wilson_lower(76, 80) >= 0.9 > cal.wilson_lower(75, 80)
+    assert cal.wilson_lower(20, 20) >= 0.9 > cal.wilson_lower(19, 20)
+    assert cal.wilson_lower(0, 0) == 0.0
+    # The same share right (0.95) passes with 300 answers above the cut and fails with 20.
+    conf = [0.95] * 300 + [0.6] * 100
+    right = [i % 20 != 0 for i in range(300)] + [False] * 100
+    assert cal.choose_high(conf, right) == 0.61
+    assert cal.choose_high([0.95] * 20 + [0.6] * 10, [i != 0 for i in range(20)] + [False] * 10) == 1.0
 
 
 def _samples(path: str, group: str, n: int, seed: int, slope: float = 1.2, intercept: float = -1.5):
@@ -174,7 +187,8 @@ def test_fit_calibration_gives_each_path_its_map_and_high_answers_their_accuracy
     for path, rows in cal.figures(samples, fitted).items():
         for name, m in rows.items():
             if m["high"]["n"] >= 20:
-                assert m["high"]["accuracy"] >= cal.HIGH_TARGET, (path, name)
+                right = round(m["high"]["accuracy"] * m["high"]["n"])
+                assert cal.wilson_lower(right, m["high"]["n"]) >= cal.HIGH_PROMISE, (path, name)
             if m["low"]["n"] >= 20:
                 assert m["low"]["accuracy"] < 0.5, (path, name)
     lodo = cal.leave_one_out(samples)
