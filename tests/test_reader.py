@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from dataclasses import replace
 
 import pytest
@@ -157,3 +158,12 @@ def test_a_missing_runtime_graph_is_one_line(tmp_path, monkeypatch):
     with pytest.raises(ReaderUnavailable) as exc:
         Reader.load()
     assert "\n" not in str(exc.value) and "gone.onnx" in str(exc.value)
+
+
+def test_without_onnxruntime_the_answer_is_the_sentence_and_the_reason_names_the_package(reader_on, tmp_path, monkeypatch, fake_encoder, doc):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # "import onnxruntime" now raises ImportError
+    library = load_index(doc, encoder=fake_encoder, settings=_accepting(tmp_path))
+    answer = library.ask("共摧毁黑恶犯罪团伙多少个？")
+    assert answer.found and "75个" in answer.text and answer.short == ""
+    reason = qa.reader.reader_error()
+    assert "\n" not in reason and "pip install onnxruntime" in reason
