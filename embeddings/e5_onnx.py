@@ -241,7 +241,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     check = "--check" in (argv if argv is not None else sys.argv[1:])
     cfg, _, _ = read(default_weights_path(), raw=["emb.word"])
-    data = build_graph(cfg)
+    try:
+        data = build_graph(cfg)
+    except ImportError:
+        print("embeddings.e5_onnx: building the graph needs the onnx package: pip install onnx==1.23.1", file=sys.stderr)
+        return 2
     if check:
         same = GRAPH_FILE.is_file() and GRAPH_FILE.read_bytes() == data
         print(f"{GRAPH_FILE}: {'up to date' if same else 'differs from what this code builds'}")
