@@ -276,11 +276,19 @@ def main(argv=None) -> int:
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1, ensure_ascii=False), encoding="utf-8")
     print(json.dumps(metrics, indent=1, ensure_ascii=False))
     if args.save:
-        arrays = {f"layers.{n_frozen + i}.{k}": v.detach().to(torch.float16).numpy() for i, layer in enumerate(top) for k, v in layer.state_dict().items()}
-        arrays.update({f"head.{k}": v.detach().to(torch.float16).numpy() for k, v in head.state_dict().items()})
-        np.savez(out / "reader.npz", **arrays)
-        write_manifest(out, metrics)
+        save_reader(out, {n_frozen + i: layer for i, layer in enumerate(top)}, head, metrics)
     return 0
+
+
+def save_reader(out: Path, layers: dict, head, metrics: dict) -> Path:
+    """Write the trained layers (``{index: E5Layer}``) and the span head as ``reader.npz`` (float16), with its manifest."""
+    import numpy as np
+    import torch
+
+    arrays = {f"layers.{i}.{k}": v.detach().to(torch.float16).numpy() for i, layer in layers.items() for k, v in layer.state_dict().items()}
+    arrays.update({f"head.{k}": v.detach().to(torch.float16).numpy() for k, v in head.state_dict().items()})
+    np.savez(out / "reader.npz", **arrays)
+    return write_manifest(out, metrics)
 
 
 def write_manifest(folder: Path, metrics: dict) -> Path:

