@@ -29,7 +29,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from embeddings.e5_file import _QK, E5Tokenizer, read_weights
+from embeddings.e5_file import _QK, E5Tokenizer, dequantise_q4_0, read_weights
 
 GRAPH_FILE = Path(__file__).resolve().parent / "e5_layers.onnx"
 _PLACEHOLDER = "e5-weights-given-at-load.bin"  # the external-data file named by the graph; never opened
@@ -141,10 +141,7 @@ class E5Onnx:
 
     def embed(self, ids: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """The embedding layer's output for token `ids` at `positions`, (tokens, hidden) float32."""
-        rows = self._word[ids]
-        qs = rows["qs"]  # (n, blocks, 16)
-        q = np.concatenate([qs & 0x0F, qs >> 4], axis=-1).astype(np.int8) - np.int8(8)
-        word = (q.astype(np.float32) * rows["d"].astype(np.float32)[..., None]).reshape(len(ids), self.hidden_size)
+        word = dequantise_q4_0(self._word[ids], (len(ids), self.hidden_size))  # only the rows looked up
         return _layer_norm(word + self._pos[positions] + self._type0, *self._emb_norm, self.eps).astype(np.float32)
 
     def hidden(self, sequences: Sequence[Sequence[int]]) -> np.ndarray:
