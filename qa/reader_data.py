@@ -41,6 +41,7 @@ class ReaderExample:
     kind: str
     dataset: str
     title: str
+    variant: str = ""  # "" as written; "reword" or "gloss" (`qa.augment`): the question made over
 
     @property
     def answerable(self) -> bool:

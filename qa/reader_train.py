@@ -20,6 +20,7 @@ as ``reader.safetensors``-style ``.npz`` of float16 arrays, never pickled).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import random
@@ -37,12 +38,18 @@ SETS = (("cmrc2018/cmrc2018_trial.json", "cmrc2018"), ("cmrc2018/cmrc2018_dev_pa
 MAX_TOKENS = 192
 
 
-def examples(split: str, seed: int, *, every_negative: bool = False, shifted: bool = False, retrieved: int = 1):
-    """The split's reader examples: every answer window and one no-answer window per question (or all of them)."""
+def examples(split: str, seed: int, *, every_negative: bool = False, shifted: bool = False, retrieved: int = 1,
+             variants: dict[str, float] | None = None):
+    """The split's reader examples: every answer window and one no-answer window per question (or all of them).
+
+    With `variants` (``{"reword": share, "gloss": share}``), a stable `share` of the
+    questions also gets the same examples with its question made over (`qa.augment`).
+    """
     from qa.reader_data import reader_examples
     from qa.squad import load_squad, select_articles
 
     rng = random.Random(seed)
+    made = random.Random(seed + 1)  # the variants' own draws: the plain examples stay as without them
     out = []
     for name, dataset in SETS:
         articles = select_articles(load_squad(PUBLIC / name), dataset=dataset, split=split)
@@ -50,13 +57,33 @@ def examples(split: str, seed: int, *, every_negative: bool = False, shifted: bo
         for e in reader_examples(articles, dataset=dataset, shifted=shifted, retrieved=retrieved):
             by_question.setdefault(e.id.split("#")[0], []).append(e)
         for group in by_question.values():
+            first = len(out)
             out += [e for e in group if e.answerable]
             negatives = [e for e in group if not e.answerable]
             if negatives and every_negative:
                 out += negatives
             elif negatives:
                 out.append(rng.choice(negatives))
+            chosen = out[first:]
+            for kind, share in (variants or {}).items():
+                if chosen and _stable_share(f"{kind}\n{chosen[0].id.split('#')[0]}") < share:
+                    question = _variant(kind, chosen[0].question, made)
+                    if question != chosen[0].question:
+                        out += [dataclasses.replace(e, question=question, variant=kind) for e in chosen]
     return out
+
+
+def _stable_share(key: str) -> float:
+    """A number in [0, 1) fixed by `key`: which questions get a variant does not depend on the seed."""
+    import hashlib
+
+    return int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:8], 16) / 16**8
+
+
+def _variant(kind: str, question: str, rng: random.Random) -> str:
+    from qa.augment import gloss, reword
+
+    return reword(question, rng) if kind == "reword" else gloss(question)
 
 
 def encode(tok, ex, max_tokens: int = MAX_TOKENS):
@@ -86,6 +113,9 @@ def main(argv=None) -> int:
     parser.add_argument("--negatives", choices=("one", "all"), default="one", help="no-answer windows a question trains on: one drawn at random, or all")
     parser.add_argument("--retrieved", type=int, default=1, help="'retrieved' no-answer windows made per question")
     parser.add_argument("--init", default=None, help="start from the reader in this folder (its manifest.json and weights) instead of e5's own top layers")
+    parser.add_argument("--reword", type=float, default=0.0, help="share of training questions also trained reworded (qa.augment.reword)")
+    parser.add_argument("--gloss", type=float, default=0.0, help="share of training questions also trained as word-by-word English (qa.augment.gloss)")
+    parser.add_argument("--held-gloss", type=float, default=0.25, help="share of held-out questions also measured as word-by-word English")
     parser.add_argument("--save", action="store_true", help="write the trained top layers and heads (float16 .npz)")
     args = parser.parse_args(argv)
 
@@ -110,11 +140,13 @@ def main(argv=None) -> int:
         rows = [(e, encode(tok, e, args.max_tokens)) for e in exs]
         return [(e, r) for e, r in rows if r is not None]
 
-    train = prepare(examples("train", args.seed, shifted=args.shifted, every_negative=args.negatives == "all", retrieved=args.retrieved))
+    variants = {k: v for k, v in (("reword", args.reword), ("gloss", args.gloss)) if v > 0}
+    train = prepare(examples("train", args.seed, shifted=args.shifted, every_negative=args.negatives == "all",
+                             retrieved=args.retrieved, variants=variants))
     random.Random(args.seed).shuffle(train)
     if args.limit:
         train = train[: args.limit]
-    held = prepare(examples("dev", args.seed, every_negative=True))
+    held = prepare(examples("dev", args.seed, every_negative=True, variants={"gloss": args.held_gloss} if args.held_gloss > 0 else None))
     print(f"reader: {len(train)} training windows, {len(held)} held-out ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
 
     def batch_tensors(rows):
@@ -232,7 +264,7 @@ def main(argv=None) -> int:
                 spans = r[2]
                 a, b = span
                 text = e.context[spans[a - r[1]][0] : spans[b - r[1]][1]] if best > -1e9 else ""
-                results.append({"id": e.id, "kind": e.kind, "dataset": e.dataset, "answerable": e.answerable,
+                results.append({"id": e.id, "kind": e.kind, "dataset": e.dataset, "answerable": e.answerable, "variant": e.variant,
                                 "gold": e.context[e.start : e.end] if e.answerable else "", "text": text,
                                 "margin": best - null})
 
@@ -263,14 +295,18 @@ def main(argv=None) -> int:
     with (out / "results.jsonl").open("w", encoding="utf-8") as f:
         for r in results:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    written = [r for r in results if not r["variant"]]  # the questions as the annotators wrote them
     metrics = {
         "command": " ".join(["python -m qa.reader_train", *(argv if argv is not None else sys.argv[1:])]),
         "layers_trained": args.layers, "steps": step, "train_windows": len(train), "train_seconds": round(train_seconds),
-        "all": summary(results),
-        "by_dataset": {d: summary([r for r in results if r["dataset"] == d]) for d in sorted({r["dataset"] for r in results})},
-        "by_kind": {k: summary([r for r in results if r["kind"] == k]) for k in sorted({r["kind"] for r in results})},
-        "at_3pct_answerable_declined": calibrated(results),
-        "at_3pct_by_dataset": {d: calibrated([r for r in results if r["dataset"] == d]) for d in sorted({r["dataset"] for r in results})},
+        "all": summary(written),
+        "by_dataset": {d: summary([r for r in written if r["dataset"] == d]) for d in sorted({r["dataset"] for r in written})},
+        "by_kind": {k: summary([r for r in written if r["kind"] == k]) for k in sorted({r["kind"] for r in written})},
+        "at_3pct_answerable_declined": calibrated(written),
+        "at_3pct_by_dataset": {d: calibrated([r for r in written if r["dataset"] == d]) for d in sorted({r["dataset"] for r in written})},
+        # The same held-out windows with the question as word-by-word English (a stable share of them).
+        "gloss": summary([r for r in results if r["variant"] == "gloss"]),
+        "gloss_at_3pct": calibrated([r for r in results if r["variant"] == "gloss"]),
         "max_tokens": args.max_tokens,
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1, ensure_ascii=False), encoding="utf-8")
