@@ -75,9 +75,9 @@ def examples(split: str, seed: int, *, every_negative: bool = False, shifted: bo
 
 def _stable_share(key: str) -> float:
     """A number in [0, 1) fixed by `key`: which questions get a variant does not depend on the seed."""
-    import hashlib
+    from qa.reader_data import _stable
 
-    return int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:8], 16) / 16**8
+    return _stable(key) / 16**8
 
 
 def _variant(kind: str, question: str, rng: random.Random) -> str:
