@@ -41,6 +41,13 @@ def _gloss_words() -> tuple[dict[str, str], dict[str, str]]:
 
 
 @functools.lru_cache(maxsize=1)
+def _question_words() -> frozenset[str]:
+    """The question words, in simplified and traditional script (kept as they are by `reword`)."""
+    openings, _ = _gloss_words()
+    return frozenset(openings) | {_converter(k).convert(w) for w in openings for k in ("s2t", "s2tw")}
+
+
+@functools.lru_cache(maxsize=1)
 def _dictionary() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """Headword (simplified or traditional) -> its senses; sense -> headwords of the same script."""
     path = _dictionary_path()
@@ -88,8 +95,7 @@ def reword(question: str, rng: random.Random, *, share: float = 0.4, drop: float
     """
     senses, synonyms = _dictionary()
     script = "t" if _converter("t2s").convert(question) != question else "s"
-    openings, _ = _gloss_words()
-    asked = set(openings) | {_converter(k).convert(w) for w in openings for k in ("s2t", "s2tw")}
+    asked = _question_words()
     out = []
     for w in _words(question):
         if w in asked or not any("\u4e00" <= c <= "\u9fff" for c in w):
