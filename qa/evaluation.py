@@ -411,6 +411,7 @@ def lay_out_squad(
     make_unanswerable: bool = False,
     dataset: str | None = None,
     max_passage_chars: int = 1200,
+    removal_round: int = 0,
 ):
     """A SQuAD file's articles (one split, a sample) as a folder of documents under ``home/datasets``.
 
@@ -430,12 +431,13 @@ def lay_out_squad(
     chosen = squad.select_articles(squad.load_squad(path), dataset=dataset, split=split, articles_n=articles)
     if not chosen:
         raise ValueError(f"{path.name}: no article in split {split!r}")
-    options = json.dumps([dataset, split or "all", articles, make_unanswerable, max_passage_chars])
+    options = json.dumps([dataset, split or "all", articles, make_unanswerable, max_passage_chars]
+                         + ([removal_round] if make_unanswerable and removal_round else []))
     digest = hashlib.sha256((path.resolve().as_posix() + "\n" + options).encode("utf-8")).hexdigest()[:12]
     folder = home / "datasets" / f"{path.stem}-{digest}"
     return squad.lay_out(
         chosen, folder, dataset=dataset, split=split or "", make_unanswerable=make_unanswerable,
-        max_passage_chars=max_passage_chars,
+        max_passage_chars=max_passage_chars, removal_round=removal_round,
     )
 
 

@@ -328,13 +328,14 @@ def file_name(n: int, title: str) -> str:
 # -- the folder ------------------------------------------------------------------
 
 
-def _removes(dataset: str, title: str) -> bool:
-    """Whether an article is in the half that loses an answer sentence (not the split's bits)."""
-    return int(hashlib.sha256(f"remove\n{dataset}\n{title}".encode("utf-8")).hexdigest()[:8], 16) % 2 == 0
+def _removes(dataset: str, title: str, round_: int = 0) -> bool:
+    """Whether an article is in the half that loses an answer sentence (not the split's bits); each round draws its own half."""
+    key = f"remove\n{dataset}\n{title}" if not round_ else f"remove\n{round_}\n{dataset}\n{title}"
+    return int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:8], 16) % 2 == 0
 
 
-def _id_key(qid: str) -> str:
-    return hashlib.sha256(qid.encode("utf-8")).hexdigest()
+def _id_key(qid: str, round_: int = 0) -> str:
+    return hashlib.sha256((qid if not round_ else f"{round_}\n{qid}").encode("utf-8")).hexdigest()
 
 
 def _passages(text: str, name: str, max_chars: int) -> list[str]:
@@ -401,12 +402,12 @@ class _Removal:
 
 
 def _try_removal(
-    i: int, article: SquadArticle, kept: set[str], texts: list[str], norms: list[str]
+    i: int, article: SquadArticle, kept: set[str], texts: list[str], norms: list[str], round_: int = 0
 ) -> tuple[_Removal | None, bool]:
     """Remove one answer sentence from article `i`, if one can be removed cleanly.
 
     Tries up to `REMOVAL_TRIES` of its questions (known answer start, answer in one
-    passage), in the order of the sha256 of their ids. A removal counts only when none
+    passage), in the order of the sha256 of their ids (and of `round_`). A removal counts only when none
     of the question's answers occurs anywhere in the folder afterwards (every file, as
     written or as its normalised matching form) and the article keeps a paragraph.
 
@@ -417,7 +418,7 @@ def _try_removal(
         q for q in article.questions
         if not q.impossible and q.id in kept and answer_spans(article.paragraphs[q.paragraph], q)
     ]
-    candidates.sort(key=lambda q: (_id_key(q.id), q.id))
+    candidates.sort(key=lambda q: (_id_key(q.id, round_), q.id))
     elsewhere = False
     others = texts[:i] + texts[i + 1 :]
     other_norms = norms[:i] + norms[i + 1 :]
@@ -442,7 +443,7 @@ def _try_removal(
 
 def _plan(
     articles: list[SquadArticle], names: list[str], *, dataset: str, split: str, make_unanswerable: bool,
-    max_chars: int,
+    max_chars: int, removal_round: int = 0,
 ) -> tuple[list[str], list[dict], dict[str, int], dict[str, int]]:
     """The files' texts, the question rows, the dropped counts and the removal counts."""
     texts = [article_text(a) for a in articles]
@@ -455,9 +456,9 @@ def _plan(
         passages = _passages(texts[i], name, max_chars)
         kept = {q.id for q in article.questions if not q.impossible and _in_one_passage(_nfc(q.answers), passages)}
         removal = None
-        if make_unanswerable and _removes(dataset, article.title):
+        if make_unanswerable and _removes(dataset, article.title, removal_round):
             removals[_REMOVAL_KEYS[0]] += 1
-            removal, elsewhere = _try_removal(i, article, kept, texts, norms)
+            removal, elsewhere = _try_removal(i, article, kept, texts, norms, removal_round)
             if removal is not None:
                 removals[_REMOVAL_KEYS[1]] += 1
                 texts[i] = removal.text
@@ -487,7 +488,9 @@ def _plan(
     )
 
 
-def _fingerprint(articles: list[SquadArticle], *, dataset: str, split: str, make_unanswerable: bool, max_chars: int) -> dict:
+def _fingerprint(
+    articles: list[SquadArticle], *, dataset: str, split: str, make_unanswerable: bool, max_chars: int, removal_round: int = 0
+) -> dict:
     """What a layout was made from: a folder with the same fingerprint is reused."""
     content = json.dumps([asdict(a) for a in articles], ensure_ascii=False, sort_keys=True)
     return {
@@ -495,6 +498,7 @@ def _fingerprint(articles: list[SquadArticle], *, dataset: str, split: str, make
         "dataset": dataset,
         "split": split,
         "make_unanswerable": bool(make_unanswerable),
+        "removal_round": int(removal_round) if make_unanswerable else 0,
         "max_passage_chars": int(max_chars),
         "articles": len(articles),
         "sha256": hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest(),
@@ -567,6 +571,7 @@ def lay_out(
     split: str = "",
     make_unanswerable: bool = False,
     max_passage_chars: int = MAX_PASSAGE_CHARS,
+    removal_round: int = 0,
 ) -> Layout:
     """Write articles as a folder of text files, one per article, and their questions as rows.
 
@@ -580,7 +585,8 @@ def lay_out(
     which becomes ``"answer removed"``: kept only when none of its answers then occurs
     anywhere in the folder, else another question is tried (up to `REMOVAL_TRIES`) or the
     article is left whole. The article's other questions whose answer went with the
-    sentence are left out.
+    sentence are left out. Another `removal_round` draws another half and other questions
+    (round 0 is the one reported; the others give a fit more unanswerable questions).
 
     The folder appears whole or not at all (written beside it, then renamed into place);
     a folder laid out before from the same inputs is reused untouched.
@@ -591,6 +597,7 @@ def lay_out(
         dataset: the set's name, for the tags and the removal half.
         split: written into each row's ``"split"``.
         make_unanswerable: remove answer sentences as above.
+        removal_round: which draw of articles and questions loses a sentence (0: the usual).
         max_passage_chars: the longest passage, as the library will read the files.
 
     Raises:
@@ -599,7 +606,8 @@ def lay_out(
     articles = list(articles)
     folder = Path(folder)
     fingerprint = _fingerprint(
-        articles, dataset=dataset, split=split, make_unanswerable=make_unanswerable, max_chars=max_passage_chars
+        articles, dataset=dataset, split=split, make_unanswerable=make_unanswerable, max_chars=max_passage_chars,
+        removal_round=removal_round,
     )
     found = _existing(folder, fingerprint)
     if found is not None:
@@ -607,7 +615,7 @@ def lay_out(
     names = [file_name(n, a.title) for n, a in enumerate(articles, start=1)]
     texts, rows, dropped, removals = _plan(
         articles, names, dataset=dataset, split=split, make_unanswerable=make_unanswerable,
-        max_chars=max_passage_chars,
+        max_chars=max_passage_chars, removal_round=removal_round,
     )
     data = {name: text.encode("utf-8") for name, text in zip(names, texts)}
     record = {

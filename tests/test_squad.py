@@ -313,6 +313,38 @@ def test_make_unanswerable_removes_the_answer_sentence(tmp_path):
     assert not removed.answerable and removed.type == "answer removed"
 
 
+def _rivers(n: int) -> dict:
+    """`n` articles of two sentences, each answering one of two questions, every answer unique."""
+    data = []
+    for i in range(n):
+        context = f"第{i}号河全长{i + 100}公里。第{i}号河流经{i + 30}个省份。"
+        a, b = f"{i + 100}公里", f"{i + 30}个省份"
+        data.append({"title": f"第{i}号河", "paragraphs": [{"context": context, "qas": [
+            {"id": f"r{i}-len", "question": f"第{i}号河全长多少？", "answers": [{"text": a, "answer_start": context.index(a)}]},
+            {"id": f"r{i}-prov", "question": f"第{i}号河流经几个省份？", "answers": [{"text": b, "answer_start": context.index(b)}]},
+        ]}]})
+    return {"version": "toy", "data": data}
+
+
+def test_another_removal_round_cuts_other_articles_and_questions_and_round_zero_is_unchanged(tmp_path):
+    articles = load_squad(_write(tmp_path, _rivers(24)))
+
+    def removed(folder, round_):
+        layout = lay_out(articles, tmp_path / folder, dataset="toy", make_unanswerable=True, removal_round=round_)
+        cut = {r["id"] for r in layout.questions if r["type"] == "answer removed"}
+        for r in layout.questions:
+            if r["type"] == "answer removed":  # its answer is gone from every file
+                assert all(r["removed_answers"][0] not in p.read_text(encoding="utf-8") for p in layout.folder.glob("*.txt"))
+        return cut
+
+    usual = removed("r0", 0)
+    assert usual == {f"r{i}-{min(('len', 'prov'), key=lambda k: _sha_id(f'r{i}-{k}'))}"
+                     for i in range(24) if _removal_half("toy", f"第{i}号河")}  # the documented rule, as before
+    first, second = removed("r1", 1), removed("r2", 2)
+    assert first and second and len({frozenset(usual), frozenset(first), frozenset(second)}) == 3
+    assert removed("r1-again", 1) == first  # a round is stable
+
+
 @pytest.mark.parametrize("elsewhere", ["宜昌离长江的源头约六千三百公里。", "宜昌离长江的源头约六千三百公裏。"])
 def test_an_article_stays_whole_when_every_removed_answer_is_elsewhere(tmp_path, elsewhere):
     # 宜昌 also holds 六千三百公里 (the second time in traditional script, which matching folds).

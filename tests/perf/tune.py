@@ -68,8 +68,11 @@ class MemoEncoder:
         return self.inner.encode_passages(texts)
 
 
-def load_sets(articles: int | None, *, which: dict = DEV_SETS, split: str = "dev"):
-    """Each set of `which` as (library, question rows): the public ones' `split` articles (a sample of `articles`)."""
+def load_sets(articles: int | None, *, which: dict = DEV_SETS, split: str = "dev", removal_round: int = 0):
+    """Each set of `which` as (library, question rows): the public ones' `split` articles (a sample of `articles`).
+
+    With `removal_round`, the public sets only, each with another draw of answer sentences removed.
+    """
     from embeddings.encoders import shared_encoder
     from qa.api import load_index
     from qa.evaluation import lay_out_squad, resolve_files
@@ -81,9 +84,12 @@ def load_sets(articles: int | None, *, which: dict = DEV_SETS, split: str = "dev
     for name, (path, _) in which.items():
         t = time.perf_counter()
         if path.suffix == ".json":
-            layout = lay_out_squad(path, home=settings.home, split=split, articles=articles, make_unanswerable=True)
+            layout = lay_out_squad(path, home=settings.home, split=split, articles=articles, make_unanswerable=True,
+                                   removal_round=removal_round)
             lib = load_index(layout.folder, encoder=encoder, settings=settings)
             rows = resolve_files(lib, layout.questions)
+        elif removal_round:
+            continue
         else:
             lib = load_index(encoder=encoder, settings=settings)
             rows = [r for r in (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
@@ -162,6 +168,8 @@ def main(argv=None) -> int:
     parser.add_argument("--budget", type=float, default=0.01, help="share of each dataset's answerable questions the not-found bar may decline")
     parser.add_argument("--train-articles", type=int, default=70, help="train articles per public set for the not-found fit")
     parser.add_argument("--reader", action="store_true", help="tune the reader's path (its not-found weights: dev sets only, no train articles)")
+    parser.add_argument("--rounds", default="", help="more draws of removed answer sentences (e.g. 1,2,3): their unanswerable questions join the not-found fit")
+    parser.add_argument("--check-rounds", default="", help="draws kept out of the fit (e.g. 4,5): the not-found weights' declines on their unanswerable questions")
     args = parser.parse_args(argv)
     from qa.notfound import fit_not_found
     from qa.settings import RetrievalConfig
@@ -217,6 +225,19 @@ def main(argv=None) -> int:
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
     group_of = {n: g for g, members in groups().items() for n in members}
 
+    def unanswerable(rounds: str) -> dict[str, list]:
+        """The unanswerable questions of other draws of removed answer sentences, per public dev set."""
+        out: dict[str, list] = {}
+        for k in [int(x) for x in rounds.split(",") if x.strip()]:
+            extra = run(load_sets(args.articles, removal_round=k), chosen, sentence=result.get("sentence", {}).get("best"))
+            for n, res in extra.items():
+                out.setdefault(n, []).extend(r for r in res["_records"] if not r.answerable)
+        return out
+
+    for n, recs in unanswerable(args.rounds).items():
+        records[n] = records[n] + recs
+    check = unanswerable(args.check_rounds)
+
     def fit(use):
         recs = [r for n in use for r in records[n]]
         labels = [group_of[n] for n in use for _ in records[n]]
@@ -228,6 +249,9 @@ def main(argv=None) -> int:
         members = [m for m in members if m in records]
         lodo[group] = _declines(records, members, fit([n for n in names if n not in members]), chosen)
     result["not_found"] = {"weights": weights, "all": _declines(records, names, weights, chosen), "lodo": lodo}
+    if check:  # unanswerable questions the fit never saw, with each set's answerable ones
+        held = {n: [r for r in records[n] if r.answerable] + check[n] for n in check}
+        result["not_found"]["check_rounds"] = _declines(held, list(held), weights, chosen)
     md += ["## Not found", "", "```", json.dumps(result["not_found"], indent=1, ensure_ascii=False), "```", ""]
     (out / "tune.json").write_text(json.dumps(result, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
     (out / "tune.md").write_text("\n".join(md), encoding="utf-8")
