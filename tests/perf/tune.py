@@ -13,6 +13,9 @@ on the others gives it. Only dev splits are read: test splits are for reporting.
     python -m tests.perf.tune --reader --skip-fusion --skip-sentence --budget 0.02 --out reports/tune-reader
         # the not-found weights of the reader's path, fitted on the dev sets only: the
         # reader was trained on the train articles, so its margins there are too sure
+    ... --rounds 1,2,3,4,5,6 --check-rounds 7,8
+        # more draws of removed answer sentences in the fit (two held out to check it):
+        # tried for the reader's path, not shipped (docs/reader.md)
 
 Prints the tables and writes ``tune.json`` and ``tune.md`` into ``--out``.
 """
