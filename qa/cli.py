@@ -249,7 +249,7 @@ def cmd_bench(args) -> int:
 
 def squad_only(args) -> bool:
     """Whether eval flags were given that only a question set (not a conversation file) takes."""
-    return bool(args.articles is not None or args.make_unanswerable or args.dataset or args.calibrate)
+    return bool(args.articles is not None or args.make_unanswerable or args.removal_round or args.dataset or args.calibrate)
 
 
 def cmd_eval(args) -> int:
@@ -288,8 +288,13 @@ def cmd_eval(args) -> int:
         raise ValueError("--articles, --make-unanswerable and --dataset go with a SQuAD-format .json file")
     if args.articles is not None and args.articles < 1:
         raise ValueError(f"--articles must be 1 or more, got {args.articles}")
+    if args.removal_round and not args.make_unanswerable:
+        raise ValueError("--removal-round goes with --make-unanswerable")
+    if args.removal_round < 0:
+        raise ValueError(f"--removal-round must be 0 or more, got {args.removal_round}")
     settings = _settings(args)
-    options = dict(articles=args.articles, make_unanswerable=args.make_unanswerable, dataset=args.dataset) if squad else {}
+    options = dict(articles=args.articles, make_unanswerable=args.make_unanswerable, dataset=args.dataset,
+                   removal_round=args.removal_round) if squad else {}
     if squad:
         index = None
     else:
@@ -439,6 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--make-unanswerable", action="store_true",
         help="SQuAD file: in a stable half of the articles, remove the sentence that answers one question and ask it as unanswerable",
+    )
+    p.add_argument(
+        "--removal-round", type=int, default=0, metavar="N",
+        help="with --make-unanswerable: another draw of the articles and questions that lose a sentence (default 0; 1, 2, ... ask other unanswerable questions)",
     )
     p.add_argument("--dataset", default=None, help="SQuAD file: the set's name for --split and --articles (default: the file's folder name)")
     p.add_argument("--out", default="reports/eval", help="report folder (default reports/eval)")

@@ -453,6 +453,7 @@ def evaluate(
     make_unanswerable: bool = False,
     dataset: str | None = None,
     settings=None,
+    removal_round: int = 0,
     encoder=None,
     progress=None,
 ) -> EvalReport:
@@ -476,6 +477,8 @@ def evaluate(
         articles: SQuAD only: a stable sample of this many articles.
         make_unanswerable: SQuAD only: in a stable half of the articles, remove the
             sentence that answers one question, which is then asked as unanswerable.
+        removal_round: with `make_unanswerable`, another draw of those articles and
+            questions (0, the usual one; 1, 2, … give other unanswerable questions).
         dataset: SQuAD only: the set's name for the split and sample (default: the
             file's folder name, ``cmrc2018`` / ``drcd`` for the bundled sets).
         settings: `qa.Settings` for the index a SQuAD file's folder gets.
@@ -500,7 +503,7 @@ def evaluate(
         settings = settings or (index.settings if index is not None else Settings())
         layout = lay_out_squad(
             questions, home=settings.home, split=split, articles=articles, make_unanswerable=make_unanswerable,
-            dataset=dataset, max_passage_chars=settings.max_passage_chars,
+            dataset=dataset, max_passage_chars=settings.max_passage_chars, removal_round=removal_round,
         )
         dropped, source = dict(layout.dropped), str(layout.folder)
         if index is None:
@@ -508,8 +511,8 @@ def evaluate(
 
             index = load_set(layout.folder, encoder=encoder, settings=settings, progress=progress)
         questions, split = resolve_files(index, layout.questions), None
-    elif articles is not None or make_unanswerable or dataset is not None:
-        raise ValueError("articles, make_unanswerable and dataset apply to a SQuAD-format .json file only")
+    elif articles is not None or make_unanswerable or dataset is not None or removal_round:
+        raise ValueError("articles, make_unanswerable, removal_round and dataset apply to a SQuAD-format .json file only")
     if isinstance(questions, (str, Path)):
         qs = load_questions(questions, split=split)
     else:

@@ -138,3 +138,22 @@ def test_a_bad_squad_file_is_a_one_line_error(fake, tmp_path, capsys):
     assert main(["eval", str(bad)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "bad.json" in err
+
+
+def test_docqa_eval_removal_round_asks_other_unanswerable_questions(fake, squad_file, tmp_path, capsys):
+    def removed(round_: int) -> set[str]:
+        out = tmp_path / f"report-{round_}"
+        args = ["eval", str(squad_file), "--retriever", "bm25", "--make-unanswerable", "--out", str(out)]
+        assert main(args + (["--removal-round", str(round_)] if round_ else [])) == 0
+        records = json.loads((out / "report.json").read_text(encoding="utf-8"))["records"]["bm25"]
+        return {r["id"] for r in records if r["type"] == "answer removed"}
+
+    usual = removed(0)
+    assert usual and usual <= {"a1", "a2"}  # the apple article, as the documented rule says
+    draws = [removed(k) for k in range(1, 6)]
+    assert any(d and d != usual for d in draws)  # other articles or questions lose their sentence
+    assert removed(3) == draws[2]  # a draw is stable
+    capsys.readouterr()
+    assert main(["eval", str(squad_file), "--removal-round", "2"]) == 1  # without --make-unanswerable
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--make-unanswerable" in err
