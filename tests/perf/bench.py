@@ -538,11 +538,12 @@ def bench_warm(n_questions: int, *, reader: bool = True) -> dict:
         for k, v in answer.timings.items():
             stages.setdefault(k, []).append(v)
     non_encode = [t - enc for t, enc in zip(totals, stages.get("encode", [0] * len(totals)))]
-    from qa.reader import reader_error
+    from qa.reader import reader_error, shared_reader
 
     return {
         "questions": len(questions),
         "reader": reader and reader_error() is None,
+        "reader_precision": ("int8" if shared_reader().model.int8 else "float32") if reader and reader_error() is None else None,
         "first_call_s": round(first, 2),
         "first_call_with_reader_s": round(first_reader, 2) if reader else None,
         "total": _ms(totals),
@@ -1203,7 +1204,8 @@ def format_table(r: dict) -> str:
         if not w or "total" not in w:
             continue
         t = w["total"]
-        lines.append(f"| warm `qa.ask` {label}: p50 / p95 / p99 ({w['questions']} questions) | {t['p50']} / {t['p95']} / {t['p99']} ms | {target} |")
+        precision = f", {w['reader_precision']}" if w.get("reader_precision") else ""
+        lines.append(f"| warm `qa.ask` {label}{precision}: p50 / p95 / p99 ({w['questions']} questions) | {t['p50']} / {t['p95']} / {t['p99']} ms | {target} |")
         st = w["stages"]
         lines.append(
             f"| warm stages {label}, p50 (p95), ms | "
