@@ -123,7 +123,7 @@ class E5Onnx:
         self.int8 = int8 is not None
         head_size = c["hidden_size"] // c["num_attention_heads"]
         layers = [_fused(tensors, i, head_size) for i in range(c["num_hidden_layers"])]
-        self._fused = None if int8 is not None else layers  # float32: the session reads these arrays (not copied)
+        self._fused = None if int8 is not None else layers  # float32: kept for `input_ranges` (calibration)
         if int8 is not None:
             sizes = {"qkv": c["hidden_size"], "ao": c["hidden_size"], "fi": c["hidden_size"], "fo": c["intermediate_size"]}
             for i in range(c["num_hidden_layers"]):

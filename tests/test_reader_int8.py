@@ -33,9 +33,29 @@ def windows():
 
 
 def test_the_shipped_reader_reads_in_int8_unless_told_not_to(monkeypatch):
+    monkeypatch.setenv("DOCQA_READER_INT8", "on")
     assert Reader.load().model.int8
     monkeypatch.setenv("DOCQA_READER_INT8", "off")
     assert not Reader.load().model.int8
+
+
+def test_int8_is_the_default_only_where_its_products_are_exact(monkeypatch, tmp_path):
+    import platform
+
+    monkeypatch.delenv("DOCQA_READER_INT8", raising=False)
+    cpuinfo = tmp_path / "cpuinfo"
+    monkeypatch.setattr(qa.reader, "_CPUINFO", cpuinfo)
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    cpuinfo.write_text("flags\t\t: fpu sse2 avx avx2 fma\n")  # no VNNI: uint8 x int8 may saturate
+    assert not qa.reader.int8_by_default()
+    cpuinfo.write_text("flags\t\t: fpu sse2 avx avx2 fma avx512f avx512_vnni\n")
+    assert qa.reader.int8_by_default()
+    cpuinfo.unlink()  # not Linux: nothing says, so float32
+    assert not qa.reader.int8_by_default()
+    monkeypatch.setattr(platform, "machine", lambda: "arm64")
+    assert qa.reader.int8_by_default()
+    monkeypatch.setenv("DOCQA_READER_INT8", "off")
+    assert not qa.reader.int8_by_default()
 
 
 def test_int8_gives_the_float32_spans_and_margins_on_most_windows(both, windows):
