@@ -155,7 +155,7 @@ def test_a_missing_runtime_graph_is_one_line(tmp_path, monkeypatch):
     import embeddings.e5_onnx
 
     monkeypatch.setattr(embeddings.e5_onnx, "GRAPH_FILE_INT8", tmp_path / "gone-int8.onnx")
-    assert not Reader.load().model.int8  # without the int8 graph: float32
+    assert not Reader.load(int8=True).model.int8  # without the int8 graph: float32
     monkeypatch.setattr(embeddings.e5_onnx, "GRAPH_FILE", tmp_path / "gone.onnx")
     with pytest.raises(ReaderUnavailable) as exc:
         Reader.load()
