@@ -232,11 +232,11 @@ def int8_by_default() -> bool:
     """
     import platform
 
-    said = os.environ.get("DOCQA_READER_INT8", "").strip().lower()
-    if said in ("off", "0", "false", "no"):
-        return False
-    if said in ("on", "1", "true", "yes"):
-        return True
+    from qa.settings import env_switch
+
+    said = env_switch("DOCQA_READER_INT8")
+    if said is not None:
+        return said
     machine = platform.machine().lower()
     if machine in ("arm64", "aarch64"):
         return True

@@ -44,8 +44,14 @@ def default_fast_not_found_weights() -> dict[str, float]:
     return dict(_not_found_model()[2])
 
 
+def env_switch(name: str) -> bool | None:
+    """An on/off environment variable: False for off (``0``, ``off``, ``false``, ``no``), True for on, None when unset or other."""
+    said = os.environ.get(name, "").strip().lower()
+    return False if said in ("0", "off", "false", "no") else True if said in ("1", "on", "true", "yes") else None
+
+
 def _reader_default() -> bool:
-    return os.environ.get("DOCQA_READER", "on").strip().lower() not in ("0", "off", "false", "no")
+    return env_switch("DOCQA_READER") is not False
 
 
 def _default_encoder() -> str:
