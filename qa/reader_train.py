@@ -73,6 +73,22 @@ def examples(split: str, seed: int, *, every_negative: bool = False, shifted: bo
     return out
 
 
+def _mined(path, split: str):
+    """Mined windows (`qa.reader_mine`), checked to come from `split` articles only.
+
+    Raises:
+        SystemExit: a window of another split's article (training must never read dev or test).
+    """
+    from qa.evaluation import public_split
+    from qa.reader_data import read_examples
+
+    rows = read_examples(path)
+    wrong = [e for e in rows if public_split(e.dataset, e.title) != split]
+    if wrong:
+        raise SystemExit(f"{path}: {len(wrong)} windows are not from {split} articles (e.g. {wrong[0].id})")
+    return rows
+
+
 def _stable_share(key: str) -> float:
     """A number in [0, 1) fixed by `key`: which questions get a variant does not depend on the seed."""
     from qa.reader_data import _stable
@@ -116,6 +132,8 @@ def main(argv=None) -> int:
     parser.add_argument("--reword", type=float, default=0.0, help="share of training questions also trained reworded (qa.augment.reword)")
     parser.add_argument("--gloss", type=float, default=0.0, help="share of training questions also trained as word-by-word English (qa.augment.gloss)")
     parser.add_argument("--held-gloss", type=float, default=0.25, help="share of held-out questions also measured as word-by-word English")
+    parser.add_argument("--mined", default=None, help="also train on these windows the product reads (python -m qa.reader_mine; train articles only)")
+    parser.add_argument("--held-mined", default=None, help="also measure on these mined windows (python -m qa.reader_mine --split dev)")
     parser.add_argument("--save", action="store_true", help="write the trained top layers and heads (float16 .npz)")
     args = parser.parse_args(argv)
 
@@ -143,10 +161,14 @@ def main(argv=None) -> int:
     variants = {k: v for k, v in (("reword", args.reword), ("gloss", args.gloss)) if v > 0}
     train = prepare(examples("train", args.seed, shifted=args.shifted, every_negative=args.negatives == "all",
                              retrieved=args.retrieved, variants=variants))
+    if args.mined:
+        train += prepare(_mined(args.mined, "train"))
     random.Random(args.seed).shuffle(train)
     if args.limit:
         train = train[: args.limit]
     held = prepare(examples("dev", args.seed, every_negative=True, variants={"gloss": args.held_gloss} if args.held_gloss > 0 else None))
+    if args.held_mined:
+        held += prepare(_mined(args.held_mined, "dev"))
     print(f"reader: {len(train)} training windows, {len(held)} held-out ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
 
     def batch_tensors(rows):
@@ -292,10 +314,31 @@ def main(argv=None) -> int:
             out[f"{kind}_declined"] = float(np.mean([m < bar for m in una]))
         return out
 
+    def by_question(rows, share=0.03):
+        """As the product decides: a question's best margin over the windows read; the bar declines `share` of the answered ones."""
+        best: dict[str, float] = {}
+        answered, cut = set(), set()
+        for r in rows:
+            q = r["id"].split("#")[0]
+            best[q] = max(best.get(q, -1e9), r["margin"])
+            if r["kind"] == "read-answer":
+                answered.add(q)
+            elif r["kind"] == "read-cut":
+                cut.add(q)
+        ans = sorted(best[q] for q in answered)
+        if not ans or not cut:
+            return {}
+        bar = ans[min(int(share * len(ans)), len(ans) - 1)]
+        return {"answered_questions": len(ans), "cut_questions": len(cut), "bar": bar,
+                "cut_declined": float(np.mean([best[q] < bar for q in cut])),
+                "cut_declined_at_0": float(np.mean([best[q] < 0 for q in cut])),
+                "answered_declined_at_0": float(np.mean([m < 0 for m in ans]))}
+
     with (out / "results.jsonl").open("w", encoding="utf-8") as f:
         for r in results:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    written = [r for r in results if not r["variant"]]  # the questions as the annotators wrote them
+    written = [r for r in results if not r["variant"] and not r["kind"].startswith("read-")]  # as the annotators wrote them
+    read = [r for r in results if r["kind"].startswith("read-")]  # the windows the product read (--held-mined)
     metrics = {
         "command": " ".join(["python -m qa.reader_train", *(argv if argv is not None else sys.argv[1:])]),
         "layers_trained": args.layers, "steps": step, "train_windows": len(train), "train_seconds": round(train_seconds),
@@ -309,6 +352,9 @@ def main(argv=None) -> int:
         "gloss_at_3pct": calibrated([r for r in results if r["variant"] == "gloss"]),
         "max_tokens": args.max_tokens,
     }
+    if read:
+        metrics["read"] = {"by_kind": {k: summary([r for r in read if r["kind"] == k]) for k in sorted({r["kind"] for r in read})},
+                           "at_3pct": calibrated(read), "questions": by_question(read)}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1, ensure_ascii=False), encoding="utf-8")
     print(json.dumps(metrics, indent=1, ensure_ascii=False))
     if args.save:

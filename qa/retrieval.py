@@ -90,14 +90,15 @@ class Retriever:
             self._bridge_obj = Bridge(self.index.lexical.vocabulary())
         return self._bridge_obj
 
-    def _read(self, question: str, result: SearchResult, ranked: list, config: RetrievalConfig) -> ReaderRead | None:
-        """Read the windows around the best-ranked sentences (the chosen one first), one window per stretch of text."""
-        if not config.reader or not ranked:
-            return None
-        reader = shared_reader()
-        if reader is None:
-            return None
-        t = time.perf_counter()
+    def reader_windows(
+        self, result: SearchResult, ranked: list, config: RetrievalConfig
+    ) -> tuple[list[tuple[int, int, str]], list[tuple[int, int]]]:
+        """The windows the reader reads: around the best-ranked sentences, one per stretch of text.
+
+        Returns:
+            Each window as (passage index, offset in that passage, text), and in each the
+            ranked sentence it is centred on (start, end).
+        """
         windows: list[tuple[int, int, str]] = []  # (passage index, offset, text)
         focus: list[tuple[int, int]] = []  # the ranked sentence each window is centred on
         for c in ranked:
@@ -112,6 +113,17 @@ class Retriever:
             w = window_around(sents, j, i)
             windows.append((j, w.start, self.units[unit].text[w.start : w.end]))
             focus.append((c.sentence.start - w.start, c.end - w.start))
+        return windows, focus
+
+    def _read(self, question: str, result: SearchResult, ranked: list, config: RetrievalConfig) -> ReaderRead | None:
+        """Read the windows around the best-ranked sentences (the chosen one first), one window per stretch of text."""
+        if not config.reader or not ranked:
+            return None
+        reader = shared_reader()
+        if reader is None:
+            return None
+        t = time.perf_counter()
+        windows, focus = self.reader_windows(result, ranked, config)
         spans = reader.read(question, [w[2] for w in windows], focus=focus)
         best = max(range(len(spans)), key=lambda k: (spans[k].margin, -k))
         # The chosen sentence's window keeps the answer unless another beats it clearly:
