@@ -32,10 +32,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from qa.reader_data import NO_ANSWER, ReaderExample, write_examples  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-PUBLIC = ROOT / "seeds" / "public"
-SETS = (("cmrc2018/cmrc2018_trial.json", "cmrc2018"), ("cmrc2018/cmrc2018_dev_part.json", "cmrc2018"), ("drcd/DRCD_dev.json", "drcd"))
+from qa.reader_train import PUBLIC, SETS  # noqa: E402 - the sets the reader trains on
 
 
 @contextlib.contextmanager
