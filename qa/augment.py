@@ -141,3 +141,78 @@ def gloss(question: str) -> str:
     words = [opening] + rest if opening else rest
     text = " ".join(x for x in words if x)
     return (text[:1].upper() + text[1:] + "?") if text else question
+
+
+# Proper nouns as jieba tags them: people, places, organisations, other names.
+_ENTITY_TAGS = frozenset({"nr", "nrt", "nrfg", "ns", "nt", "nz"})
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# An ordinal or a count written in Chinese numerals: 第二, 二期, 三届.
+_CN_DIGITS = "一二三四五六七八九十"
+_CN_ORDINAL = re.compile(rf"(?<=第)[{_CN_DIGITS}]|[{_CN_DIGITS}](?=[期届屆代号號次批轮輪])")
+
+
+def entities(question: str) -> list[tuple[str, str]]:
+    """The question's proper nouns of two or more characters, as written, with jieba's tag (traditional tagged in simplified)."""
+    import jieba.posseg
+
+    from qa.bridge import common_word
+    from qa.normalize import fold_script
+
+    _words("")  # initialises jieba once, quietly
+    folded = fold_script(question)  # same length: a position in it is one in the question
+    out, pos = [], 0
+    for w, flag in jieba.posseg.cut(folded):
+        if flag in _ENTITY_TAGS and len(w) >= 2 and all("\u4e00" <= c <= "\u9fff" for c in w) and not common_word(w):
+            out.append((question[pos : pos + len(w)], flag))
+        pos += len(w)
+    return out
+
+
+def _other_number(value: str, context: str, rng: random.Random) -> str | None:
+    """Another number of the same form that `context` does not hold: a nearby year, or a different count."""
+    if "." in value:
+        whole, frac = value.split(".")
+        choices = [f"{whole}.{(int(frac) + d) % 10 ** len(frac):0{len(frac)}d}" for d in range(1, 10)]
+    else:
+        n = int(value)
+        if len(value) == 4 and 1000 <= n <= 2100:  # a year
+            choices = [str(n + d) for d in (-5, -4, -3, -2, -1, 1, 2, 3, 4, 5)]
+        else:
+            choices = [str(x) for x in {n + 1, n + 2, n + 3, n * 2, n * 3, max(1, n // 2), n + 10} if x != n and x > 0]
+    choices = [c for c in choices if c != value and c not in context]
+    return rng.choice(sorted(choices)) if choices else None
+
+
+def swap(question: str, context: str, pool: dict[str, list[str]], rng: random.Random) -> str | None:
+    """The question made about something `context` does not mention, so that it no longer answers it (or None).
+
+    SQuAD 2.0's annotators wrote unanswerable questions that look answerable, often by
+    swapping an entity or a number (Rajpurkar et al. 2018, "entity swap", "number swap").
+    One of the question's terms that `context` holds is replaced by one it does not: a
+    number or year by another of the same form, a Chinese ordinal or count (第二, 三期) by
+    another, a proper noun by one of the same tag from `pool` (tag -> names, from other
+    articles, same script).
+    """
+    options: list[tuple[int, int, str]] = []
+    for m in _NUMBER.finditer(question):
+        if m.group() in context:
+            new = _other_number(m.group(), context, rng)
+            if new:
+                options.append((m.start(), m.end(), new))
+    for m in _CN_ORDINAL.finditer(question):
+        span = question[max(0, m.start() - 1) : m.end() + 1]
+        if span in context:
+            for d in rng.sample(_CN_DIGITS, len(_CN_DIGITS)):
+                if d != m.group() and span.replace(m.group(), d) not in context:
+                    options.append((m.start(), m.end(), d))
+                    break
+    for name, tag in entities(question):
+        if name in context:
+            choices = [x for x in pool.get(tag, ()) if x != name and x not in context and name not in x and x not in name]
+            if choices:
+                at = question.index(name)
+                options.append((at, at + len(name), rng.choice(choices)))
+    if not options:
+        return None
+    a, b, new = rng.choice(options)
+    return question[:a] + new + question[b:]

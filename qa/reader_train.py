@@ -39,24 +39,36 @@ MAX_TOKENS = 192
 
 
 def examples(split: str, seed: int, *, every_negative: bool = False, shifted: bool = False, retrieved: int = 1,
-             variants: dict[str, float] | None = None):
+             variants: dict[str, float] | None = None, swap: float = 0.0):
     """The split's reader examples: every answer window and one no-answer window per question (or all of them).
 
     With `variants` (``{"reword": share, "gloss": share}``), a stable `share` of the
     questions also gets the same examples with its question made over (`qa.augment`).
+    With `swap`, a stable share of the questions also gets its answer's window with the
+    question made about something the window does not mention (`qa.augment.swap`), as a
+    no-answer example (``kind="swapped"``, ``variant="swap"``).
     """
     from qa.reader_data import reader_examples
     from qa.squad import load_squad, select_articles
 
     rng = random.Random(seed)
     made = random.Random(seed + 1)  # the variants' own draws: the plain examples stay as without them
+    swapped = random.Random(seed + 2)
     out = []
     for name, dataset in SETS:
         articles = select_articles(load_squad(PUBLIC / name), dataset=dataset, split=split)
+        names = _names(articles) if swap > 0 else {}
         by_question: dict[str, list] = {}
         for e in reader_examples(articles, dataset=dataset, shifted=shifted, retrieved=retrieved):
             by_question.setdefault(e.id.split("#")[0], []).append(e)
-        for group in by_question.values():
+        for qid, group in by_question.items():
+            answer = next((e for e in group if e.kind == "answer"), None)
+            if answer is not None and swap > 0 and _stable_share(f"swap\n{qid}") < swap:
+                pool = {tag: [x for x, title in found if title != answer.title] for tag, found in names.items()}
+                question = _swap(answer.question, answer.context, pool, swapped)
+                if question:
+                    out.append(dataclasses.replace(answer, id=f"{qid}#swapped", question=question, start=-1, end=-1,
+                                                   kind="swapped", variant="swap"))
             first = len(out)
             out += [e for e in group if e.answerable]
             negatives = [e for e in group if not e.answerable]
@@ -71,6 +83,24 @@ def examples(split: str, seed: int, *, every_negative: bool = False, shifted: bo
                     if question != chosen[0].question:
                         out += [dataclasses.replace(e, question=question, variant=kind) for e in chosen]
     return out
+
+
+def _names(articles) -> dict[str, list[tuple[str, str]]]:
+    """Each jieba tag's proper nouns in these articles' questions, with the article's title (sorted, no repeats)."""
+    from qa.augment import entities
+
+    found: dict[str, set] = {}
+    for article in articles:
+        for q in article.questions:
+            for name, tag in entities(q.question):
+                found.setdefault(tag, set()).add((name, article.title))
+    return {tag: sorted(v) for tag, v in sorted(found.items())}
+
+
+def _swap(question: str, context: str, pool, rng: random.Random) -> str | None:
+    from qa.augment import swap
+
+    return swap(question, context, pool, rng)
 
 
 def _mined(path, split: str):
@@ -131,6 +161,8 @@ def main(argv=None) -> int:
     parser.add_argument("--init", default=None, help="start from the reader in this folder (its manifest.json and weights) instead of e5's own top layers")
     parser.add_argument("--reword", type=float, default=0.0, help="share of training questions also trained reworded (qa.augment.reword)")
     parser.add_argument("--gloss", type=float, default=0.0, help="share of training questions also trained as word-by-word English (qa.augment.gloss)")
+    parser.add_argument("--swap", type=float, default=0.0, help="share of training questions also trained with a swapped name or number as no answer (qa.augment.swap)")
+    parser.add_argument("--held-swap", type=float, default=0.5, help="share of held-out questions also measured with a swapped name or number")
     parser.add_argument("--held-gloss", type=float, default=0.25, help="share of held-out questions also measured as word-by-word English")
     parser.add_argument("--mined", default=None, help="also train on these windows the product reads (python -m qa.reader_mine; train articles only)")
     parser.add_argument("--held-mined", default=None, help="also measure on these mined windows (python -m qa.reader_mine --split dev)")
@@ -160,13 +192,14 @@ def main(argv=None) -> int:
 
     variants = {k: v for k, v in (("reword", args.reword), ("gloss", args.gloss)) if v > 0}
     train = prepare(examples("train", args.seed, shifted=args.shifted, every_negative=args.negatives == "all",
-                             retrieved=args.retrieved, variants=variants))
+                             retrieved=args.retrieved, variants=variants, swap=args.swap))
     if args.mined:
         train += prepare(_mined(args.mined, "train"))
     random.Random(args.seed).shuffle(train)
     if args.limit:
         train = train[: args.limit]
-    held = prepare(examples("dev", args.seed, every_negative=True, variants={"gloss": args.held_gloss} if args.held_gloss > 0 else None))
+    held = prepare(examples("dev", args.seed, every_negative=True, variants={"gloss": args.held_gloss} if args.held_gloss > 0 else None,
+                            swap=args.held_swap))
     if args.held_mined:
         held += prepare(_mined(args.held_mined, "dev"))
     print(f"reader: {len(train)} training windows, {len(held)} held-out ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
@@ -350,6 +383,9 @@ def main(argv=None) -> int:
         # The same held-out windows with the question as word-by-word English (a stable share of them).
         "gloss": summary([r for r in results if r["variant"] == "gloss"]),
         "gloss_at_3pct": calibrated([r for r in results if r["variant"] == "gloss"]),
+        # Held-out answer windows with a name or number of the question swapped (--held-swap), at the written windows' bar.
+        "swap": summary([r for r in results if r["variant"] == "swap"]),
+        "swap_at_3pct": calibrated([r for r in written if r["answerable"]] + [r for r in results if r["variant"] == "swap"]),
         "max_tokens": args.max_tokens,
     }
     if read:

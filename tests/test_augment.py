@@ -1,4 +1,4 @@
-"""The reader's training variants of questions: reworded Chinese, and word-by-word English."""
+"""The reader's training variants of questions: reworded Chinese, word-by-word English, and swapped names or numbers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import random
 import re
 from pathlib import Path
 
-from qa.augment import gloss, reword
+from qa.augment import entities, gloss, reword, swap
 from qa.reader_train import examples
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -66,3 +66,42 @@ def test_training_variants_copy_a_share_of_questions_with_their_windows():
         assert (e.id, e.context) in by_id  # same window and answer, only the question differs
     assert [e for e in both if not e.variant] == plain
     assert examples("train", 0, variants={"reword": 0.25, "gloss": 0.25}) == both  # the same on every run
+
+
+def test_swap_asks_about_a_year_the_window_does_not_hold():
+    context = "2015年，该市刑事案件破案率为90%。2016年升至92%。"
+    for seed in range(5):
+        out = swap("2015年该市刑事案件的破案率是多少？", context, {}, random.Random(seed))
+        year = re.match(r"(\d{4})年该市刑事案件的破案率是多少？$", out)
+        assert year and year.group(1) not in context and 2010 <= int(year.group(1)) <= 2020
+
+
+def test_swap_replaces_a_name_by_another_of_the_same_kind_from_the_pool():
+    pool = {"nr": ["杜甫", "李白"], "ns": ["广州"]}
+    out = swap("李白出生于哪一年？", "李白出生于碎叶城，是唐代诗人。", pool, random.Random(0))
+    assert out == "杜甫出生于哪一年？"  # 李白 is in the window; the pool's other person is not
+    assert swap("李白出生于哪一年？", "李白与杜甫并称李杜。", {"nr": ["杜甫"]}, random.Random(0)) is None
+
+
+def test_swap_changes_a_chinese_ordinal_and_leaves_questions_it_cannot_change():
+    out = swap("电子眼二期总投资是多少？", "电子眼二期总投资3亿元。", {}, random.Random(0))
+    assert re.fullmatch(r"电子眼[一三四五六七八九十]期总投资是多少？", out)
+    assert swap("总投资是多少？", "总投资3亿元。", {"nr": ["杜甫"]}, random.Random(0)) is None
+
+
+def test_entities_tags_traditional_names_and_skips_common_words():
+    found = dict(entities("長沙市公安局局長是誰？"))
+    assert found == {"長沙市": "ns"}  # 公安局 is a common word, not a name
+
+
+def test_training_swaps_pair_the_answer_window_with_a_question_it_does_not_answer():
+    plain = examples("dev", 0)
+    both = examples("dev", 0, swap=0.5)
+    answers = {e.id.split("#")[0]: e for e in plain if e.kind == "answer"}
+    swapped = [e for e in both if e.variant == "swap"]
+    assert 0.2 < len(swapped) / len(answers) < 0.5  # half the questions drawn, those with a term to swap kept
+    for e in swapped:
+        a = answers[e.id.split("#")[0]]
+        assert e.kind == "swapped" and not e.answerable and e.context == a.context and e.question != a.question
+    assert [e for e in both if not e.variant] == plain
+    assert examples("dev", 0, swap=0.5) == both
