@@ -332,6 +332,7 @@ def _evaluate_one(index: Library, q: Question, config: RetrievalConfig, k: int) 
         confidence=answer.confidence, evidence=answer.evidence, seconds=seconds,
         signals=dict(answer.signals), tags=list(q.tags),
     )
+    rec.short = answer.short if answer.found else ""  # unanswerable too: what a wrong answer would have shown
     if q.answerable:
         rec.metrics = ranking_metrics(ranked, set(gold))
         rec.metrics["answer_acc"] = float(answer.found and any(a in answer.text for a in q.answers))
@@ -339,7 +340,6 @@ def _evaluate_one(index: Library, q: Question, config: RetrievalConfig, k: int) 
         rec.metrics["f1"] = max((char_f1(best_text, a) for a in q.answers), default=0.0) if q.answers else 0.0
         # The short answer: the reader's span, or (without the reader) the sentence itself.
         short = (answer.short or answer.text) if answer.found else ""
-        rec.short = answer.short if answer.found else ""
         rec.metrics["short_em"] = max((exact_match(short, a) for a in q.answers), default=0.0)
         rec.metrics["short_f1"] = max((char_f1(short, a) for a in q.answers), default=0.0)
     return rec

@@ -129,8 +129,12 @@ class Retriever:
         # The chosen sentence's window keeps the answer unless another beats it clearly:
         # retrieval and sentence choice know the document better than one window's margin.
         pick = 0 if spans[0].margin >= spans[best].margin - config.reader_switch else best
+        if spans[best].margin < config.reader_doubt:
+            pick = 0  # no window looks answered: the ranked sentence knows better than a guess
         span = spans[pick]
-        if span.focus is not None and span.focus.score >= span.score - config.reader_focus:
+        if span.focus is not None and (
+            span.focus.score >= span.score - config.reader_focus or spans[best].margin < config.reader_doubt
+        ):
             span = span.focus  # the span inside the ranked sentence, unless the window's best is clearly better
         result.timings["reader"] = time.perf_counter() - t
         j, offset, _ = windows[pick]

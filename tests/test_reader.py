@@ -169,3 +169,51 @@ def test_without_onnxruntime_the_answer_is_the_sentence_and_the_reason_names_the
     assert answer.found and "75个" in answer.text and answer.short == ""
     reason = qa.reader.reader_error()
     assert "\n" not in reason and "pip install onnxruntime" in reason
+
+
+class _PointingReader:
+    """A stand-in reader: the window holding `target` answers with it at `margin`; every other
+    window's best span is the number in its ranked sentence, at `elsewhere`."""
+
+    def __init__(self, target: str, margin: float, elsewhere: float) -> None:
+        self.target, self.margin, self.elsewhere = target, margin, elsewhere
+
+    def read(self, question, windows, *, focus=()):
+        import re
+
+        from qa.reader import Span
+
+        out = []
+        for i, w in enumerate(windows):
+            lo, hi = focus[i]
+            m = re.search(r"\d+\D", w[lo:hi])
+            own = Span(i, lo + m.start(), lo + m.end(), m.group(), self.elsewhere, 0.0)
+            at = w.find(self.target)
+            if at < 0:
+                out.append(replace(own, focus=own))
+            else:
+                best = Span(i, at, at + len(self.target), self.target, self.margin, 0.0)
+                out.append(replace(best, focus=best if lo <= at < hi else own))
+        return out
+
+
+@pytest.mark.parametrize(("margin", "moves"), [(10.0, True), (-9.0, False)])
+def test_a_span_elsewhere_replaces_the_ranked_sentence_only_when_the_reader_sees_an_answer(
+    reader_on, tmp_path, monkeypatch, fake_encoder, doc, margin, moves
+):
+    # The ranked sentence is about the gangs; the reader points at the road sections instead,
+    # by far more than the switching bar. Sure of it (margin 10), that is the answer; when no
+    # window looks answered (-9 and -20, below reader_doubt), its pick is a guess and the
+    # ranked sentence stays, with the reader's best span inside it.
+    monkeypatch.setattr("qa.retrieval.shared_reader", lambda: _PointingReader("110处", margin, -20.0))
+    settings = _accepting(tmp_path)
+    library = load_index(doc, encoder=fake_encoder, settings=settings)
+    assert (margin > settings.retrieval.reader_doubt) == moves  # each case on the side of the bar it means
+    answer = library.ask("共摧毁黑恶犯罪团伙多少个？")
+    assert answer.found
+    if moves:
+        assert answer.short == "110处" and "110处" in answer.text
+    else:
+        assert "75个" in answer.text and answer.short == "75个"
+    passage = next(p for p in answer.passages if p.id == answer.passage_id)
+    assert passage.text[answer.short_start:answer.short_end] == answer.short
