@@ -125,20 +125,10 @@ class Retriever:
         t = time.perf_counter()
         windows, focus = self.reader_windows(result, ranked, config)
         spans = reader.read(question, [w[2] for w in windows], focus=focus)
-        best = max(range(len(spans)), key=lambda k: (spans[k].margin, -k))
-        # The chosen sentence's window keeps the answer unless another beats it clearly:
-        # retrieval and sentence choice know the document better than one window's margin.
-        pick = 0 if spans[0].margin >= spans[best].margin - config.reader_switch else best
-        if spans[best].margin < config.reader_doubt:
-            pick = 0  # no window looks answered: the ranked sentence knows better than a guess
-        span = spans[pick]
-        if span.focus is not None and (
-            span.focus.score >= span.score - config.reader_focus or spans[best].margin < config.reader_doubt
-        ):
-            span = span.focus  # the span inside the ranked sentence, unless the window's best is clearly better
+        pick, span = pick_span(spans, config)
         result.timings["reader"] = time.perf_counter() - t
         j, offset, _ = windows[pick]
-        return ReaderRead(j, offset, span, tuple(windows), tuple(spans), tuple(focus), spans[best].margin)
+        return ReaderRead(j, offset, span, tuple(windows), tuple(spans), tuple(focus), max(s.margin for s in spans))
 
     def _check_source(self, source: str | None) -> str | None:
         """`source` itself, once a passage is known to come from a file of that name (None: every file).
@@ -282,7 +272,7 @@ class Retriever:
             short_start, short_end = read.offset + read.span.start, read.offset + read.span.end
             short = passage.text[short_start:short_end]
             sents = self.index.sentences[result.indices[read.passage_index]]
-            hold = [k for k, s in enumerate(sents) if s.start < short_end and short_start < s.start + len(s.text)]
+            hold = sentences_holding(sents, short_start, short_end)
             if hold:
                 start, end = sents[hold[0]].start, quote_end(sents, hold[0], hold[-1])
                 sims = result.sentence_sims.get(result.indices[read.passage_index], np.zeros(0))
@@ -319,8 +309,9 @@ class Retriever:
         evidence = notfound.evidence(signals, config)
         found = evidence >= 0.0 and choice is not None
         passages = result.passages
-        if found and config.reader_rerank and read is not None and short and read.passage_index > 0:
-            # The passage the reader found the answer in leads the list.
+        if (found and config.reader_rerank and read is not None and short and read.passage_index > 0
+                and read.passage_index == read.windows[0][0]):
+            # The passage the ranked sentence and the reader's answer stand in leads the list.
             passages = [passages[read.passage_index]] + [p for j, p in enumerate(passages) if j != read.passage_index]
         result.timings["answer"] = time.perf_counter() - t - result.timings.get("reader", 0.0)
         return Answer(
@@ -341,6 +332,30 @@ class Retriever:
             signals=signals,
             timings=dict(result.timings),
         )
+
+
+def pick_span(spans: list[Span], config: RetrievalConfig) -> tuple[int, Span]:
+    """Which window read answers, and its span (the windows in reading order, the chosen sentence's first).
+
+    The chosen sentence's window keeps the answer unless another's margin beats it by
+    ``config.reader_switch``: retrieval and sentence choice know the document better than one
+    window's margin. Inside the window, the best span in the ranked sentence stands unless
+    the window's best outscores it by ``config.reader_focus``. When no window's margin reaches
+    ``config.reader_doubt`` the reader sees no answer anywhere and its pick is a guess: the
+    ranked sentence stands, with the best span inside it.
+    """
+    best = max(range(len(spans)), key=lambda k: (spans[k].margin, -k))
+    doubt = spans[best].margin < config.reader_doubt
+    pick = 0 if doubt or spans[0].margin >= spans[best].margin - config.reader_switch else best
+    span = spans[pick]
+    if span.focus is not None and (doubt or span.focus.score >= span.score - config.reader_focus):
+        span = span.focus
+    return pick, span
+
+
+def sentences_holding(sentences, start: int, end: int) -> list[int]:
+    """The indices of the sentences that characters `start`..`end` of their passage overlap."""
+    return [k for k, s in enumerate(sentences) if s.start < end and start < s.start + len(s.text)]
 
 
 @dataclass(frozen=True)

@@ -173,7 +173,8 @@ def test_without_onnxruntime_the_answer_is_the_sentence_and_the_reason_names_the
 
 class _PointingReader:
     """A stand-in reader: the window holding `target` answers with it at `margin`; every other
-    window's best span is the number in its ranked sentence, at `elsewhere`."""
+    window's best span is the number in its ranked sentence (else its first two characters),
+    at `elsewhere`."""
 
     def __init__(self, target: str, margin: float, elsewhere: float) -> None:
         self.target, self.margin, self.elsewhere = target, margin, elsewhere
@@ -187,7 +188,8 @@ class _PointingReader:
         for i, w in enumerate(windows):
             lo, hi = focus[i]
             m = re.search(r"\d+\D", w[lo:hi])
-            own = Span(i, lo + m.start(), lo + m.end(), m.group(), self.elsewhere, 0.0)
+            a, b = (lo + m.start(), lo + m.end()) if m else (lo, lo + 2)
+            own = Span(i, a, b, w[a:b], self.elsewhere, 0.0)
             at = w.find(self.target)
             if at < 0:
                 out.append(replace(own, focus=own))
@@ -217,3 +219,59 @@ def test_a_span_elsewhere_replaces_the_ranked_sentence_only_when_the_reader_sees
         assert "75个" in answer.text and answer.short == "75个"
     passage = next(p for p in answer.passages if p.id == answer.passage_id)
     assert passage.text[answer.short_start:answer.short_end] == answer.short
+
+
+@pytest.mark.parametrize("margin", [10.0, -9.0])
+def test_the_tuning_replay_quotes_what_asking_quotes(reader_on, tmp_path, monkeypatch, fake_encoder, doc, margin):
+    # tests/perf/reader_pick.py tunes the span choice by replaying what the reader read:
+    # replayed under the settings it was asked with, it must give the very answer asked.
+    from tests.perf.reader_pick import collect, quoted
+
+    monkeypatch.setattr("qa.retrieval.shared_reader", lambda: _PointingReader("110处", margin, -20.0))
+    library = load_index(doc, encoder=fake_encoder, settings=_accepting(tmp_path))
+    rows = [{"id": "a", "question": "共摧毁黑恶犯罪团伙多少个？", "answers": ["75个"]},
+            {"id": "b", "question": "疫情期间共核查了多少人员？", "answers": ["45561人"]}]
+    pairs = collect({"doc": (library, rows)})["doc"]
+    assert len(pairs) == 2 and all(read is not None for _, read in pairs)
+    for rec, read in pairs:
+        assert rec.found and quoted(read, library.settings.retrieval) == (rec.text, rec.short)
+    texts = {rec.id: rec.text for rec, _ in pairs}
+    assert ("110处" in texts["a"]) == (margin > library.settings.retrieval.reader_doubt)
+
+
+_ROADS = """测试文档
+
+交通安全
+
+全市整治事故多发路段工作持续推进，整治事故多发路段是全市交通安全工作的重点。
+
+路段整治
+
+今年共整治110处，没有发生重大交通事故。
+
+扫黑除恶
+
+共摧毁黑恶犯罪团伙75个，抓获犯罪嫌疑人959人。
+"""
+
+
+@pytest.mark.parametrize("rerank", [True, False])
+def test_the_passage_the_answer_stands_in_goes_first_when_sentence_rules_and_reader_agree(
+    reader_on, tmp_path, monkeypatch, fake_encoder, rerank
+):
+    doc = tmp_path / "roads.txt"
+    doc.write_text(_ROADS, encoding="utf-8")
+    monkeypatch.setattr("qa.retrieval.shared_reader", lambda: _PointingReader("110处", 10.0, -20.0))
+    settings = _accepting(tmp_path)
+    config = replace(settings.retrieval, reader_rerank=rerank)
+    library = load_index(doc, encoder=fake_encoder, settings=settings)
+    # Retrieval ranks the passage that repeats the question's words first; the sentence
+    # rules pick the count in the next one, and the reader reads the same answer there.
+    agreed = library.ask("今年共整治事故多发路段多少处？", config=config)
+    assert agreed.short == "110处"
+    assert (agreed.passages[0].id == agreed.passage_id) == rerank
+    assert sorted(p.id for p in agreed.passages) == sorted(p.id for p in library.ask("今年共整治事故多发路段多少处？", config=replace(config, reader=False)).passages)
+    # Here the sentence rules pick the first passage and the reader switches away from it:
+    # the order stays retrieval's.
+    switched = library.ask("全市整治事故多发路段多少处？", config=config)
+    assert switched.short == "110处" and switched.passages[0].id != switched.passage_id
