@@ -309,10 +309,13 @@ class Retriever:
         evidence = notfound.evidence(signals, config)
         found = evidence >= 0.0 and choice is not None
         passages = result.passages
-        if (found and config.reader_rerank and read is not None and short and read.passage_index > 0
-                and read.passage_index == read.windows[0][0]):
-            # The passage the ranked sentence and the reader's answer stand in leads the list.
-            passages = [passages[read.passage_index]] + [p for j, p in enumerate(passages) if j != read.passage_index]
+        # The passage the quote stands in leads the list when the sentence rules chose it and
+        # the reader (if it read) answered there too.
+        lead = choice.passage_index if found and config.quote_first else 0
+        if read is not None and not (short and read.passage_index == read.windows[0][0]):
+            lead = 0
+        if lead > 0:
+            passages = [passages[lead]] + [p for j, p in enumerate(passages) if j != lead]
         result.timings["answer"] = time.perf_counter() - t - result.timings.get("reader", 0.0)
         return Answer(
             question=question.strip(),
