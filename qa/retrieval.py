@@ -311,9 +311,8 @@ class Retriever:
         passages = result.passages
         # The passage the quote stands in leads the list when the sentence rules chose it and
         # the reader (if it read) answered there too.
-        lead = choice.passage_index if found and config.quote_first else 0
-        if read is not None and not (short and read.passage_index == read.windows[0][0]):
-            lead = 0
+        agreed = read is None or bool(short and read.passage_index == read.windows[0][0])
+        lead = choice.passage_index if found and config.quote_first and agreed else 0
         if lead > 0:
             passages = [passages[lead]] + [p for j, p in enumerate(passages) if j != lead]
         result.timings["answer"] = time.perf_counter() - t - result.timings.get("reader", 0.0)
