@@ -10,6 +10,7 @@ so check the chosen setting with ``docqa eval``). Only dev splits are read.
 
     python -m tests.perf.reader_pick                  # the grid (~3 min on 2 cores)
     python -m tests.perf.reader_pick --articles 10    # a quick look
+    python -m tests.perf.reader_pick --switch 5 --focus 2 --doubt=-1000,-8   # two settings (a leading "-" needs "=")
 
 Prints, per setting, answer accuracy (a reference inside the quoted sentence) and short
 F1 on each dev set and their means, best mean answer accuracy first; ``*`` marks the
@@ -90,11 +91,18 @@ def quoted(read: Read, config) -> tuple[str, str]:
     return read.texts[j][start:end], ""
 
 
+def replayable(collected) -> dict[str, list[tuple[object, Read | None]]]:
+    """The same pairs, with None for the read of an answer quoted outright (a heading, a caption):
+    that quote is not the reader's, and stays as answered whatever the settings."""
+    base = _default()
+    return {name: [(rec, read if read is not None and quoted(read, base)[0] == rec.text else None) for rec, read in pairs]
+            for name, pairs in collected.items()}
+
+
 def score(collected, config) -> dict[str, tuple[float, float]]:
-    """Per dev set: answer accuracy and short F1 of the answerable questions under `config`."""
+    """Per dev set: answer accuracy and short F1 of the answerable questions under `config` (pairs from `replayable`)."""
     from qa.evaluation import char_f1
 
-    base = _default()
     out = {}
     for name, pairs in collected.items():
         acc, f1, n = 0.0, 0.0, 0
@@ -105,8 +113,7 @@ def score(collected, config) -> dict[str, tuple[float, float]]:
             if not rec.found:
                 continue
             text, short = rec.text, rec.short
-            # A heading or caption quoted outright is not the reader's: it stays as answered.
-            if read is not None and quoted(read, base)[0] == rec.text:
+            if read is not None:
                 text, short = quoted(read, config)
             acc += any(a in text for a in rec.answers)
             f1 += max((char_f1(short or text, a) for a in rec.answers), default=0.0)
@@ -130,7 +137,7 @@ def main(argv=None) -> int:
     parser.add_argument("--doubt", default="-1000,-12,-10,-8,-6,-5,-4,-2,0", help="reader_doubt values (-1000: off)")
     args = parser.parse_args(argv)
     os.environ.setdefault("DOCQA_READER", "on")
-    collected = collect(load_sets(args.articles))
+    collected = replayable(collect(load_sets(args.articles)))
     base = _default()
     floats = lambda text: [float(x) for x in text.split(",")]  # noqa: E731
     rows = []
