@@ -5,7 +5,7 @@
 # (`qa.reader_pack`) on a machine that has torch and numpy alone.
 from __future__ import annotations
 
-import importlib
+from embeddings.lazy import lazy_exports
 
 _EXPORTS = {
     **{name: "embeddings.encoders" for name in (
@@ -18,13 +18,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'embeddings' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

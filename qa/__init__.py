@@ -4,7 +4,7 @@
 # this package first, and must not pay for numpy, FAISS and the models.
 from __future__ import annotations
 
-import importlib
+from embeddings.lazy import lazy_exports
 
 _EXPORTS = {
     "Answer": "qa.answer",
@@ -53,13 +53,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'qa' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
