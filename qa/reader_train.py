@@ -173,6 +173,10 @@ def main(argv=None) -> int:
     parser.add_argument("--held-gloss", type=float, default=0.25, help="share of held-out questions also measured as word-by-word English")
     parser.add_argument("--mined", default=None, help="also train on these windows the product reads (python -m qa.reader_mine; train articles only)")
     parser.add_argument("--held-mined", default=None, help="also measure on these mined windows (python -m qa.reader_mine --split dev)")
+    parser.add_argument("--group-loss", type=float, default=0.0,
+                        help="weight of the question-level loss on mined windows (qa.reader_train.group_loss): a mined question's windows "
+                             "share a batch, the most answer-like window of a question whose answer was cut is pushed below margin 0, "
+                             "and the answer's window above the question's wrong windows")
     parser.add_argument("--save", action="store_true", help="write the trained top layers and heads (float16 .npz)")
     parser.add_argument("--write-pack", default=None, metavar="DIR",
                         help="build the windows (the data options above), write them with the weights they need to DIR (qa.reader_pack) and stop")
@@ -309,24 +313,34 @@ def main(argv=None) -> int:
         neg = torch.finfo(start.dtype).min / 2
         return start.masked_fill(~allowed, neg), end.masked_fill(~allowed, neg)
 
-    steps_per_epoch = (len(train) + args.batch - 1) // args.batch
+    grouped = args.group_loss > 0
+    units = question_units([e for e, _ in train]) if grouped else None
+    steps_per_epoch = len(pack_units(units, args.batch, random.Random(0))) if grouped else (len(train) + args.batch - 1) // args.batch
     total = int(steps_per_epoch * args.epochs)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, total // 10)) * max(0.0, 1 - s / max(1, total)))
     t = time.perf_counter()
     step = 0
     order = list(range(len(train)))
     rng = random.Random(args.seed)
+    epoch_batches: list[list[int]] = []
     while step < total and time.perf_counter() - t < args.minutes * 60:
-        if step % steps_per_epoch == 0:
-            rng.shuffle(order)
-        k = (step % steps_per_epoch) * args.batch
-        idx = order[k : k + args.batch]
+        if grouped:
+            if step % steps_per_epoch == 0:
+                epoch_batches = pack_units(units, args.batch, rng)
+            idx = epoch_batches[(step % steps_per_epoch) % len(epoch_batches)]
+        else:
+            if step % steps_per_epoch == 0:
+                rng.shuffle(order)
+            k = (step % steps_per_epoch) * args.batch
+            idx = order[k : k + args.batch]
         rows = [train[i] for i in idx]
         top.train()
         start, end = run_top([train_x[i] for i in idx], rows)
         gold_s = torch.tensor([r[3] for _, r in rows], device=device)
         gold_e = torch.tensor([r[4] for _, r in rows], device=device)
         loss = (F.cross_entropy(start, gold_s) + F.cross_entropy(end, gold_e)) / 2
+        if grouped:
+            loss = loss + args.group_loss * group_loss(start, end, [e for e, _ in rows])
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(top.parameters(), 1.0)
@@ -435,6 +449,91 @@ def main(argv=None) -> int:
     if args.save:
         save_reader(out, {n_frozen + i: layer for i, layer in enumerate(top)}, head, metrics, base=base)
     return 0
+
+
+def question_units(examples) -> list[list[int]]:
+    """Training windows in units that share a batch: a mined question's windows together, every other window alone.
+
+    A mined question's windows are split in two units: those read when its answer had been cut
+    (``read-cut``), and those read when it was there (``read-answer`` and ``read-wrong``); two
+    removal rounds can give the same question both.
+    """
+    units: dict[tuple[str, str], list[int]] = {}
+    out: list[list[int]] = []
+    for i, e in enumerate(examples):
+        if e.kind.startswith("read-"):
+            key = (e.id.split("#")[0], "cut" if e.kind == "read-cut" else "read")
+            if key not in units:
+                units[key] = []
+                out.append(units[key])
+            units[key].append(i)
+        else:
+            out.append([i])
+    return out
+
+
+def pack_units(units: list[list[int]], batch: int, rng: random.Random) -> list[list[int]]:
+    """One epoch's batches: the units shuffled, then packed in order into batches of at most `batch` windows (a unit stays whole)."""
+    order = list(range(len(units)))
+    rng.shuffle(order)
+    out: list[list[int]] = []
+    current: list[int] = []
+    for u in order:
+        if current and len(current) + len(units[u]) > batch:
+            out.append(current)
+            current = []
+        current = current + units[u]
+    if current:
+        out.append(current)
+    return out
+
+
+def window_margins(start, end, max_answer: int = 30):
+    """Each window's best span score minus its no-answer score, as the product reads it (span at most `max_answer` pieces).
+
+    `start`/`end` are the span head's logits, (windows, tokens), with disallowed positions
+    already masked far below; position 0 is no answer.
+    """
+    import torch
+
+    n = start.shape[1]
+    pos = torch.arange(n, device=start.device)
+    band = (pos[None, :] >= pos[:, None]) & (pos[None, :] <= pos[:, None] + max_answer - 1)
+    band[0, :] = False  # position 0 is "no answer", not a span's first token
+    band[:, 0] = False
+    scores = start[:, :, None] + end[:, None, :]
+    scores = scores.masked_fill(~band[None], torch.finfo(scores.dtype).min / 2)
+    best = scores.flatten(1).max(dim=1).values
+    return best - (start[:, 0] + end[:, 0])
+
+
+def group_loss(start, end, examples):
+    """The question-level loss of a batch's mined windows (0 when it holds none).
+
+    The product declines a question only when no window it read looks answered, and answers
+    from the window that looks most answered; each window trained alone does not see that. So,
+    per mined question in the batch: when its answer was cut, softplus of its windows' highest
+    margin (the most tempting window pushed below margin 0); when it was read, softplus of its
+    wrong windows' highest margin minus the answer window's (the answer's window above them).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    margins = window_margins(start, end)
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, e in enumerate(examples):
+        if e.kind.startswith("read-"):
+            groups.setdefault((e.id.split("#")[0], "cut" if e.kind == "read-cut" else "read"), []).append(i)
+    terms = []
+    for (_, kind), idx in groups.items():
+        if kind == "cut":
+            terms.append(F.softplus(margins[idx].max()))
+            continue
+        answer = [i for i in idx if examples[i].kind == "read-answer"]
+        wrong = [i for i in idx if examples[i].kind == "read-wrong"]
+        if answer and wrong:
+            terms.append(F.softplus(margins[wrong].max() - margins[answer].max()))
+    return torch.stack(terms).mean() if terms else start.new_zeros(())
 
 
 def save_reader(out: Path, layers: dict, head, metrics: dict, *, base: dict | None = None) -> Path:
