@@ -462,7 +462,7 @@ def question_units(examples) -> list[list[int]]:
     out: list[list[int]] = []
     for i, e in enumerate(examples):
         if e.kind.startswith("read-"):
-            key = (e.id.split("#")[0], "cut" if e.kind == "read-cut" else "read")
+            key = _question_key(e)
             if key not in units:
                 units[key] = []
                 out.append(units[key])
@@ -470,6 +470,11 @@ def question_units(examples) -> list[list[int]]:
         else:
             out.append([i])
     return out
+
+
+def _question_key(e) -> tuple[str, str]:
+    """A mined window's question, and whether it was read with its answer cut ("cut") or there ("read")."""
+    return e.id.split("#")[0], "cut" if e.kind == "read-cut" else "read"
 
 
 def pack_units(units: list[list[int]], batch: int, rng: random.Random) -> list[list[int]]:
@@ -523,7 +528,7 @@ def group_loss(start, end, examples):
     groups: dict[tuple[str, str], list[int]] = {}
     for i, e in enumerate(examples):
         if e.kind.startswith("read-"):
-            groups.setdefault((e.id.split("#")[0], "cut" if e.kind == "read-cut" else "read"), []).append(i)
+            groups.setdefault(_question_key(e), []).append(i)
     terms = []
     for (_, kind), idx in groups.items():
         if kind == "cut":
