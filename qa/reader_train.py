@@ -37,7 +37,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from qa.reader import encode_pair  # noqa: E402 - the same input layout the product reads
+from qa.reader import MAX_ANSWER_TOKENS, encode_pair  # noqa: E402 - the same input layout and span length the product reads
 
 ROOT = Path(__file__).resolve().parent.parent
 PUBLIC = ROOT / "seeds" / "public"
@@ -493,7 +493,7 @@ def pack_units(units: list[list[int]], batch: int, rng: random.Random) -> list[l
     return out
 
 
-def window_margins(start, end, max_answer: int = 30):
+def window_margins(start, end, max_answer: int = MAX_ANSWER_TOKENS):
     """Each window's best span score minus its no-answer score, as the product reads it (span at most `max_answer` pieces).
 
     `start`/`end` are the span head's logits, (windows, tokens), with disallowed positions
