@@ -129,15 +129,19 @@ def match_signals(
         lang: how Chinese the question is, 0..1.
     """
     if top_text is None:
-        return {"missing": 1.0, "dense": 0.0, "dense_z": 0.0, "coverage": 0.0, "oov": 1.0, "lang": lang}
+        return {"missing": 1.0, "dense": 0.0, "dense_z": 0.0, "coverage": 0.0, "oov": 1.0, "lang": lang, "unmentioned": 1.0}
     text = normalize_text(top_text)
     if groups is not None:  # the question's words, through the bridge
         cov = sum(any(t in text for t in g) for g in groups) / len(groups) if groups else 0.0
         oov = sum(not g for g in groups) / len(groups) if groups else 1.0
+        unmentioned = oov >= 0.999
     else:
         total = sum(len(t) for t in terms) or 1
         cov = coverage(terms, text)
         oov = sum(len(t) for t in terms if not doc.has_word(t)) / total if terms else 1.0
+        # The keyword index holds the words its segmenter cut: "四防" is inside "四巡四防" but no
+        # word of it. A word of two characters or more anywhere in the text is mentioned.
+        unmentioned = oov >= 0.999 and not any(len(t) >= 2 and doc.mentions(t) for t in terms)
     missing = [t for t in specific_terms(query) if not doc.names_place(t)] + doc.missing_title(query)
     if groups is not None:
         missing += absent_names(query, doc.names_place)
@@ -148,6 +152,7 @@ def match_signals(
         "coverage": cov,
         "oov": oov,
         "lang": lang,
+        "unmentioned": float(unmentioned),  # for `off_topic` only: the model does not weigh it
     }
 
 
@@ -195,7 +200,8 @@ def off_topic(signals: dict[str, float], config) -> bool:
     the dense model either ("今天天气怎么样？", "How do I bake bread?", "asdf qwer").
     The chat says "not a question the document can answer" rather than "not found".
     """
-    return signals.get("oov", 0.0) >= 0.999 and signals.get("dense_z", 0.0) < config.off_topic_z
+    unmentioned = signals.get("unmentioned", float(signals.get("oov", 0.0) >= 0.999))
+    return unmentioned >= 0.5 and signals.get("dense_z", 0.0) < config.off_topic_z
 
 
 def no_question(text: str) -> bool:
