@@ -220,3 +220,86 @@ def absent_title(question: str, text: str) -> list[str]:
         if not re.search(r"(?<![副常执])" + re.escape(name), text):
             return [name]
     return []
+
+
+# "哪些" / "哪几类" / "有哪三个" / "分别是什么" / "which ones": the answer is every item of a list.
+_ASKS_LIST = re.compile(
+    r"哪些|哪几|有什么|包括什么|分别(?:是|有|为)|哪([" + _ZH_SMALL_NO_ONE + r"]|\d{1,2})(?![\d月日号年])"
+    r"|\bwhich (?:ones|are|were)\b|\bwhat are the\b|\blist\b",
+    re.I,
+)
+# Items of a list are separated by 、; "等" or clause punctuation ends the list.
+_ITEM_SEPARATOR = "、"
+_LIST_END = set("，,。．.；;：:！!？?\n（）()[]【】《》等")
+_LAST_JOINS = ("以及", "和", "及", "与", "與")
+MAX_ITEM_CHARS = 20
+
+
+def asks_for_list(question: str) -> bool:
+    """Whether `question` asks for the items of a list ("有哪几类", "哪三个", "which ones")."""
+    return bool(_ASKS_LIST.search(question))
+
+
+def _item_end(text: str, i: int) -> int:
+    """Where the item starting at `i` ends: the next 、, clause punctuation or 等 (or -1 past `MAX_ITEM_CHARS`)."""
+    j = i
+    while j < len(text) and text[j] != _ITEM_SEPARATOR and text[j] not in _LIST_END:
+        j += 1
+        if j - i > MAX_ITEM_CHARS:
+            return -1
+    return j if j > i else -1
+
+
+def _item_start(text: str, end: int) -> int:
+    """Where the item ending at `end` (exclusive) starts, scanning back (or -1 past `MAX_ITEM_CHARS`)."""
+    i = end
+    while i > 0 and text[i - 1] != _ITEM_SEPARATOR and text[i - 1] not in _LIST_END:
+        i -= 1
+        if end - i > MAX_ITEM_CHARS:
+            return -1
+    return i if i < end else -1
+
+
+def widen_to_list(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span `start:end` of `text` widened to the whole list it is an item of ("X、Y、Z").
+
+    Only when the span touches a 、 (it is one or more items, not part of one): items
+    are added to the right up to 等 or clause punctuation (a last item after 和 / 及 /
+    与 / 以及 too), and to the left. The first item of a list has no separator before it,
+    only the clause's start, which may carry a verb ("全力投入防范化解重大风险、精准脱贫"),
+    and a last item that runs to the clause's end may carry its predicate ("约鲁巴、伊博三个部族"):
+    such an item is added only when no longer than half as much again as the longest other item.
+    """
+    touches = (start > 0 and text[start - 1] == _ITEM_SEPARATOR) or (end < len(text) and text[end] == _ITEM_SEPARATOR) \
+        or _ITEM_SEPARATOR in text[start:end]
+    if not touches or not 0 <= start < end <= len(text):
+        return start, end
+    lengths = [len(p) for p in text[start:end].split(_ITEM_SEPARATOR) if p]
+
+    def closes(stop: int, size: int) -> bool:
+        # An item ends cleanly at 、 or 等; one that runs to the clause's end may carry its
+        # predicate ("约鲁巴、伊博三个部族"): kept only when no longer than the others allow.
+        return (stop < len(text) and text[stop] in "、等") or size <= 1.5 * max(lengths, default=0)
+
+    while end < len(text) and text[end] == _ITEM_SEPARATOR:
+        stop = _item_end(text, end + 1)
+        if stop < 0 or not closes(stop, stop - end - 1):
+            break
+        lengths.append(stop - end - 1)
+        end = stop
+    for join in _LAST_JOINS:  # "X、Y和Z"
+        if text.startswith(join, end):
+            stop = _item_end(text, end + len(join))
+            if stop > 0 and closes(stop, stop - end - len(join)):
+                end = stop
+            break
+    while start > 0 and text[start - 1] == _ITEM_SEPARATOR:
+        first = _item_start(text, start - 1)
+        if first < 0:
+            break
+        opened = first == 0 or text[first - 1] != _ITEM_SEPARATOR  # the list's first item: a clause starts there
+        if opened and start - 1 - first > 1.5 * max(lengths, default=0):
+            break
+        lengths.append(start - 1 - first)
+        start = first
+    return start, end

@@ -11,7 +11,7 @@ from embeddings import Encoder
 from qa import calibration, notfound
 from qa.answer import Answer, Passage, SentenceCandidates, quote_end, rank_sentences
 from qa.fusion import fuse
-from qa.intents import asked_years, asks_for_heading, expected_answer, photo_position
+from qa.intents import asked_years, asks_for_heading, asks_for_list, expected_answer, photo_position, widen_to_list
 from qa.lexical import tokenize
 from qa.normalize import cjk_ratio, normalize_query, normalize_text
 from qa.reader import Span, shared_reader
@@ -270,6 +270,7 @@ class Retriever:
             # The reader's span decides the sentence: the one (or ones) that hold it.
             passage = result.passages[read.passage_index]
             short_start, short_end = read.offset + read.span.start, read.offset + read.span.end
+            short_start, short_end = short_bounds(result.query, passage.text, short_start, short_end)
             short = passage.text[short_start:short_end]
             sents = self.index.sentences[result.indices[read.passage_index]]
             hold = sentences_holding(sents, short_start, short_end)
@@ -353,6 +354,15 @@ def pick_span(spans: list[Span], config: RetrievalConfig) -> tuple[int, Span]:
     if span.focus is not None and (doubt or span.focus.score >= span.score - config.reader_focus):
         span = span.focus
     return pick, span
+
+
+def short_bounds(query: str, text: str, start: int, end: int) -> tuple[int, int]:
+    """Where the short answer lies in its passage's `text`, given the reader's span `start:end`.
+
+    The span itself, except for a question asking for a list ("有哪几类"): then the whole
+    list the span is an item of (`qa.intents.widen_to_list`), not the item the reader liked best.
+    """
+    return widen_to_list(text, start, end) if asks_for_list(query) else (start, end)
 
 
 def sentences_holding(sentences, start: int, end: int) -> list[int]:

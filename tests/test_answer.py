@@ -218,3 +218,40 @@ def test_a_photo_position_past_the_last_caption_is_an_ordinary_question(tmp_path
     path.write_text(PHOTOS, encoding="utf-8")
     idx = qa.load_index(path, encoder=HashEncoder(), settings=Settings(home=tmp_path / "home"))
     assert "photo" not in idx.ask("第九张照片是什么？").signals
+
+
+# -- a question asking for a list gets the whole list --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [("这家公司有哪些子公司？", True), ("有哪几类？", True), ("哪三个省份", True), ("分别是什么", True), ("有哪幾類", False),
+     ("还有哪位领导？", False), ("哪一年成立？", False), ("哪个部门负责？", False), ("Which ones are listed?", True),
+     ("共有多少人？", False)],
+)
+def test_which_questions_ask_for_a_list(question, asks):
+    # The product asks with the normalised question (traditional folded to simplified): "有哪幾類" arrives as "有哪几类".
+    from qa.intents import asks_for_list
+
+    assert asks_for_list(question) == asks
+
+
+@pytest.mark.parametrize(
+    ("text", "span", "whole"),
+    [
+        ("主要作物：水稻、玉米、大豆等。", "玉米", "水稻、玉米、大豆"),  # both ways, up to 等
+        ("成员：张三、李四和王五。", "李四", "张三、李四和王五"),  # the last item after 和
+        ("该镇主要种植水稻、玉米、大豆等作物。", "玉米", "玉米、大豆"),  # a first item that carries the clause's lead-in: left out
+        ("他精通英语、法语和意大利语。", "法语和意大利语", "他精通英语、法语和意大利语"),
+        ("全力推进防范化解重大金融风险、精准脱贫、污染防治三大攻坚战。", "精准脱贫", "精准脱贫"),  # a long first item, a predicate last: kept out
+        ("分别是约鲁巴、伊博三个部族。", "约鲁巴", "约鲁巴"),
+        ("水稻是重要的粮食作物，玉米也很常见。", "玉米", "玉米"),  # no list: the span stands
+        ("该镇主要种植水稻、玉米、大豆等作物。", "玉", "玉"),  # part of an item, not an item: the span stands
+    ],
+)
+def test_a_span_that_is_an_item_widens_to_its_list(text, span, whole):
+    from qa.intents import widen_to_list
+
+    at = text.index(span)
+    start, end = widen_to_list(text, at, at + len(span))
+    assert text[start:end] == whole

@@ -239,6 +239,36 @@ def test_the_tuning_replay_quotes_what_asking_quotes(reader_on, tmp_path, monkey
     assert ("110处" in texts["a"]) == (margin > library.settings.retrieval.reader_doubt)
 
 
+_CROPS = """测试文档
+
+农业
+
+全镇耕地两万亩。主要作物：水稻、玉米、大豆等，年产粮食九千吨。
+
+交通
+
+全镇公路总长80公里。
+"""
+
+
+@pytest.mark.parametrize(("question", "short"), [("全镇主要作物有哪些？", "水稻、玉米、大豆"), ("全镇主要作物是什么？", "玉米")])
+def test_a_question_asking_for_a_list_gets_the_whole_list(reader_on, tmp_path, monkeypatch, fake_encoder, question, short):
+    # The reader likes one item best; a "哪些" question is answered with every item of its list,
+    # verbatim at its offsets, and the tuning replay quotes the same.
+    from tests.perf.reader_pick import collect, quoted
+
+    monkeypatch.setattr("qa.retrieval.shared_reader", lambda: _PointingReader("玉米", 10.0, -20.0))
+    path = tmp_path / "crops.txt"
+    path.write_text(_CROPS, encoding="utf-8")
+    library = load_index(path, encoder=fake_encoder, settings=_accepting(tmp_path))
+    answer = library.ask(question)
+    assert answer.found and answer.short == short
+    passage = next(p for p in answer.passages if p.id == answer.passage_id)
+    assert passage.text[answer.short_start:answer.short_end] == short and short in answer.text
+    (rec, read), = collect({"doc": (library, [{"id": "a", "question": question, "answers": [short]}])})["doc"]
+    assert quoted(read, library.settings.retrieval) == (rec.text, rec.short) == (answer.text, short)
+
+
 _ROADS = """测试文档
 
 交通安全

@@ -39,6 +39,7 @@ class Read:
     sentences: dict  # passage index -> its sentences
     texts: dict  # passage index -> its text
     ranked: tuple[int, int, int]  # the ranked sentence: passage index, start, end
+    query: str = ""  # the normalised question (a list question's short answer is the whole list)
 
 
 def collect(sets) -> dict[str, list[tuple[object, Read | None]]]:
@@ -58,6 +59,7 @@ def collect(sets) -> dict[str, list[tuple[object, Read | None]]]:
                 sentences={j: self.index.sentences[result.indices[j]] for j in used},
                 texts={j: result.passages[j].text for j in used},
                 ranked=(ranked[0].passage_index, ranked[0].sentence.start, ranked[0].end),
+                query=result.query,
             )
         return read
 
@@ -77,12 +79,12 @@ def collect(sets) -> dict[str, list[tuple[object, Read | None]]]:
 def quoted(read: Read, config) -> tuple[str, str]:
     """The sentence quoted and the short answer under `config`: as `Retriever.ask` builds them."""
     from qa.answer import quote_end
-    from qa.retrieval import pick_span, sentences_holding
+    from qa.retrieval import pick_span, sentences_holding, short_bounds
 
     pick, span = pick_span(read.spans, config)
     j, offset, _ = read.windows[pick]
     if span.start >= 0:
-        a, b = offset + span.start, offset + span.end
+        a, b = short_bounds(read.query, read.texts[j], offset + span.start, offset + span.end)
         sents = read.sentences[j]
         hold = sentences_holding(sents, a, b)
         if hold:
