@@ -270,9 +270,11 @@ def widen_to_list(text: str, start: int, end: int) -> tuple[int, int]:
     and a last item that runs to the clause's end may carry its predicate ("约鲁巴、伊博三个部族"):
     such an item is added only when no longer than half as much again as the longest other item.
     """
+    if not 0 <= start < end <= len(text):
+        return start, end
     touches = (start > 0 and text[start - 1] == _ITEM_SEPARATOR) or (end < len(text) and text[end] == _ITEM_SEPARATOR) \
         or _ITEM_SEPARATOR in text[start:end]
-    if not touches or not 0 <= start < end <= len(text):
+    if not touches:
         return start, end
     lengths = [len(p) for p in text[start:end].split(_ITEM_SEPARATOR) if p]
 

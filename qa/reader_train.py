@@ -487,7 +487,7 @@ def pack_units(units: list[list[int]], batch: int, rng: random.Random) -> list[l
         if current and len(current) + len(units[u]) > batch:
             out.append(current)
             current = []
-        current = current + units[u]
+        current.extend(units[u])
     if current:
         out.append(current)
     return out
@@ -525,13 +525,12 @@ def group_loss(start, end, examples):
     import torch.nn.functional as F
 
     margins = window_margins(start, end)
-    groups: dict[tuple[str, str], list[int]] = {}
-    for i, e in enumerate(examples):
-        if e.kind.startswith("read-"):
-            groups.setdefault(_question_key(e), []).append(i)
     terms = []
-    for (_, kind), idx in groups.items():
-        if kind == "cut":
+    for idx in question_units(examples):
+        kind = examples[idx[0]].kind
+        if not kind.startswith("read-"):
+            continue
+        if kind == "read-cut":
             terms.append(F.softplus(margins[idx].max()))
             continue
         answer = [i for i in idx if examples[i].kind == "read-answer"]
